@@ -1,0 +1,276 @@
+"""The public request contract (SPEC.md §2), validated the same way by the gateway and backends.
+
+The gateway validates before it contacts a backend; each backend validates again with the same
+code, so the two can never disagree on what is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from common.errors import APIError, invalid
+from common.languages import WHISPER_LANGUAGES
+
+ASR_MODELS: tuple[str, ...] = ("whisper-1", "turbo")
+TTS_MODELS: tuple[str, ...] = ("tts-1", "tts-1-hd", "coqui-tts")
+
+TRANSCRIPTION_FORMATS: tuple[str, ...] = ("json", "text", "srt", "vtt", "verbose_json", "diarized_json")
+TRANSLATION_FORMATS: tuple[str, ...] = ("json", "text", "srt", "verbose_json", "vtt")
+TEXT_FORMATS: frozenset[str] = frozenset({"text", "srt", "vtt"})
+GRANULARITIES: tuple[str, ...] = ("segment", "word")
+
+SPEECH_FORMATS: tuple[str, ...] = ("mp3", "opus", "aac", "flac", "wav", "pcm")
+SPEECH_CONTENT_TYPES: dict[str, str] = {
+    "mp3": "audio/mpeg",
+    "opus": "audio/ogg",
+    "aac": "audio/aac",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "pcm": "audio/pcm",
+}
+OPENAI_VOICES: tuple[str, ...] = (
+    "alloy", "ash", "ballad", "coral", "echo", "fable", "onyx",
+    "nova", "sage", "shimmer", "verse", "marin", "cedar",
+)  # fmt: skip
+MAX_SPEECH_INPUT = 4096
+
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no"})
+
+
+def _one_of(values: Sequence[str]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+def parse_bool(value: str | bool | None, param: str, default: bool) -> bool:
+    """Form booleans: true/false/1/0/yes/no in any case; anything else is a 400."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise invalid(f"Invalid boolean for '{param}': {value!r}. Use true/false, 1/0 or yes/no.", param)
+
+
+def _parse_int(value: str | None, param: str, minimum: int) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise invalid(f"'{param}' must be an integer >= {minimum}, got {value!r}.", param) from None
+    if number < minimum:
+        raise invalid(f"'{param}' must be an integer >= {minimum}, got {number}.", param)
+    return number
+
+
+def _parse_temperature(value: str | None) -> float:
+    if value is None or value == "":
+        return 0.0
+    try:
+        number = float(value)
+    except ValueError:
+        raise invalid(f"'temperature' must be a number between 0 and 1, got {value!r}.", "temperature") from None
+    if not 0.0 <= number <= 1.0:
+        raise invalid(f"'temperature' must be between 0 and 1, got {number:g}.", "temperature")
+    return number
+
+
+def parse_language(value: str | None) -> str | None:
+    """An ISO-639-1 code Whisper knows, lower-cased; None means auto-detect."""
+    if value is None or value.strip() == "":
+        return None
+    code = value.strip().lower()
+    if code not in WHISPER_LANGUAGES:
+        raise invalid(
+            f"Unknown language {value!r}: use an ISO-639-1 code Whisper supports, e.g. 'en', 'de', 'zh' "
+            f"(omit it to auto-detect). Supported: {', '.join(sorted(WHISPER_LANGUAGES))}.",
+            "language",
+            code="unsupported_language",
+        )
+    return code
+
+
+@dataclass(frozen=True)
+class TranscriptionParams:
+    """A validated transcription or translation request (everything but the file)."""
+
+    model: str
+    task: Literal["transcribe", "translate"] = "transcribe"
+    language: str | None = None
+    prompt: str | None = None
+    temperature: float = 0.0
+    response_format: str = "json"
+    timestamp_granularities: tuple[str, ...] = ("segment",)
+    advanced: bool = False
+    diarize: bool = True
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    stream: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def word_timestamps(self) -> bool:
+        return "word" in self.timestamp_granularities
+
+    @property
+    def needs_alignment(self) -> bool:
+        return self.advanced or self.word_timestamps
+
+    @property
+    def needs_diarization(self) -> bool:
+        return self.advanced and self.diarize
+
+
+FormFields = Mapping[str, Sequence[str]]
+"""Multipart text fields by name; a field may repeat (``timestamp_granularities[]``)."""
+
+
+def _single(fields: FormFields, name: str) -> str | None:
+    values = fields.get(name)
+    return values[-1] if values else None
+
+
+def parse_model(value: str | None, accepted: Sequence[str]) -> str:
+    if value is None or value.strip() == "":
+        raise APIError(
+            400, f"Missing required parameter: 'model'. Use one of {_one_of(accepted)}.",
+            param="model", code="missing_required_parameter",
+        )  # fmt: skip
+    if value not in accepted:
+        raise invalid(
+            f"Unknown model {value!r} for this route: use one of {_one_of(accepted)}.", "model", "model_not_found"
+        )
+    return value
+
+
+def parse_transcription_form(fields: FormFields, task: Literal["transcribe", "translate"]) -> TranscriptionParams:
+    """Validate the text fields of /v1/audio/transcriptions or /v1/audio/translations.
+
+    Raises APIError(400) naming the first bad parameter. Unknown fields are ignored, like OpenAI.
+    """
+    model = parse_model(_single(fields, "model"), ASR_MODELS)
+    formats = TRANSCRIPTION_FORMATS if task == "transcribe" else TRANSLATION_FORMATS
+    response_format = (_single(fields, "response_format") or "json").strip()
+    if response_format not in formats:
+        raise invalid(
+            f"Unsupported response_format {response_format!r}: use one of {_one_of(formats)}.",
+            "response_format",
+            "unsupported_value",
+        )
+    temperature = _parse_temperature(_single(fields, "temperature"))
+    prompt = _single(fields, "prompt") or None
+    stream = parse_bool(_single(fields, "stream"), "stream", False)
+    if task == "translate":
+        return TranscriptionParams(
+            model=model, task=task, prompt=prompt, temperature=temperature,
+            response_format=response_format, stream=stream,
+        )  # fmt: skip
+
+    granularities = tuple(
+        g.strip() for g in [*fields.get("timestamp_granularities[]", ()), *fields.get("timestamp_granularities", ())]
+    ) or ("segment",)
+    for granularity in granularities:
+        if granularity not in GRANULARITIES:
+            raise invalid(
+                f"Unsupported timestamp granularity {granularity!r}: use {_one_of(GRANULARITIES)}.",
+                "timestamp_granularities[]",
+                "unsupported_value",
+            )
+    advanced = parse_bool(_single(fields, "advanced"), "advanced", False)
+    diarize = parse_bool(_single(fields, "diarize"), "diarize", True)
+    if response_format == "diarized_json":
+        advanced, diarize = True, True
+    min_speakers = _parse_int(_single(fields, "min_speakers"), "min_speakers", 1)
+    max_speakers = _parse_int(_single(fields, "max_speakers"), "max_speakers", 1)
+    if min_speakers is not None and max_speakers is not None and min_speakers > max_speakers:
+        raise invalid(
+            f"'min_speakers' ({min_speakers}) must not be greater than 'max_speakers' ({max_speakers}).",
+            "min_speakers",
+        )
+    return TranscriptionParams(
+        model=model,
+        task=task,
+        language=parse_language(_single(fields, "language")),
+        prompt=prompt,
+        temperature=temperature,
+        response_format=response_format,
+        timestamp_granularities=granularities,
+        advanced=advanced,
+        diarize=diarize,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
+        stream=stream,
+    )
+
+
+class SpeechRequest(BaseModel):
+    """POST /v1/audio/speech. Unknown fields are ignored (clients add them via ``extra_body``)."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "tts-1",
+                    "input": "Today is a wonderful day to build something people love.",
+                    "voice": "alloy",
+                    "response_format": "mp3",
+                }
+            ]
+        },
+    )
+
+    model: Literal["tts-1", "tts-1-hd", "coqui-tts"] = Field(description="Public TTS model name.")
+    input: Annotated[str, Field(min_length=1, max_length=MAX_SPEECH_INPUT, description="Text to speak.")]
+    voice: str = Field(
+        min_length=1,
+        max_length=256,
+        description="A built-in speaker name (case-insensitive) or an OpenAI voice name "
+        f"({', '.join(OPENAI_VOICES)}); anything else uses the first built-in speaker.",
+    )
+    instructions: str | None = Field(
+        default=None, max_length=MAX_SPEECH_INPUT, description="Accepted for compatibility; no effect on XTTS."
+    )
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = Field(
+        default="mp3", description="pcm is raw 24 kHz 16-bit signed little-endian mono."
+    )
+    speed: float = Field(default=1.0, ge=0.25, le=4.0, description="0.25 to 4.0.")
+    language: str | None = Field(
+        default=None,
+        max_length=16,
+        description="Extension: XTTS language code. Detected from the input when absent.",
+    )
+    stream: bool = Field(default=False, description="Extension: send audio as it is synthesized.")
+    stream_format: Literal["audio", "sse"] = Field(default="audio", description="Only 'audio' is supported.")
+
+    @field_validator("input")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("input must contain text, not only whitespace")
+        return value
+
+
+def check_speech_request(request: SpeechRequest) -> SpeechRequest:
+    """Checks the schema cannot express as a 400 with a clear message."""
+    if request.stream_format == "sse":
+        raise invalid(
+            "stream_format 'sse' is not supported: use 'audio' (set stream=true for chunked audio).",
+            "stream_format",
+            "unsupported_value",
+        )
+    return request
+
+
+def speech_backend_body(request: SpeechRequest) -> dict[str, Any]:
+    """The JSON the gateway forwards to the TTS backend: validated fields only."""
+    return request.model_dump(exclude={"stream_format"}, exclude_none=True)

@@ -1,0 +1,239 @@
+"""Model lifetime and admission for the inference backends (ASR and TTS).
+
+One mechanism, used as::
+
+    async with runtime.session() as session:            # one at a time; bounded queue -> 429
+        model = await session.model("whisper", name, load, setting="WHISPERX_MODEL")
+        result = await session.run(transcribe, model, audio)  # in a thread, stops on disconnect
+
+Models are loaded on demand inside the session (so loading is single-flight) and unloaded when
+the session ends (``ttl_seconds == 0``, the default) or once they have been idle for ``ttl``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import gc
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from common.errors import APIError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+ModelState = Literal["not_loaded", "loading", "ready", "failed"]
+
+OOM_MESSAGE = (
+    "The GPU is out of memory. The model was unloaded and GPU memory cleared; free GPU memory "
+    "(stop other processes using it) or run ASR and TTS on separate GPUs, then retry."
+)
+
+
+class Cancelled(Exception):
+    """Raised inside inference code when its client went away."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    # torch.cuda.OutOfMemoryError, or a CUDA OOM surfaced as RuntimeError by an extension.
+    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+
+
+def free_device_memory() -> None:
+    """Return freed memory to the system (and to CUDA, when torch is in use)."""
+    gc.collect()
+    try:
+        import torch
+    except ImportError:  # the gateway and light tests never load torch
+        return
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+        torch.cuda.ipc_collect()
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc keeps freed arenas otherwise
+
+
+@dataclass
+class CancelToken:
+    """Set when the request that owns a piece of work is gone; checked between chunks."""
+
+    _event: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Cancelled()
+
+
+class Session:
+    """One admitted request: loads what it needs, runs blocking work off the event loop."""
+
+    def __init__(self, runtime: ModelRuntime) -> None:
+        self._runtime = runtime
+        self.token = CancelToken()
+
+    async def model(self, key: str, load: Callable[[], T], *, setting: str) -> T:
+        """The model under ``key``, loading it with ``load`` if it is not in memory.
+
+        ``setting`` names the environment variable that points at a local copy, for the 503.
+        """
+        return await self._runtime._get(key, load, setting, self)
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(*args, **kwargs)`` in a thread. If the caller is cancelled (client gone) the
+        token is set and we wait for ``fn`` to stop before giving the slot up."""
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            self.token.cancel()
+            with contextlib.suppress(BaseException):
+                await future
+            raise
+        except BaseException as exc:
+            if is_out_of_memory(exc):
+                self._runtime.unload_all()
+                raise APIError(503, OOM_MESSAGE, code="gpu_out_of_memory") from exc
+            raise
+
+
+class ModelRuntime:
+    """Admission (one inference at a time, bounded queue) and model lifetime for one service."""
+
+    def __init__(self, *, ttl_seconds: float, max_queue: int, max_wait_seconds: float) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_queue = max_queue
+        self.max_wait_seconds = max_wait_seconds
+        self._lock = asyncio.Lock()
+        self._waiting = 0
+        self._models: dict[str, Any] = {}
+        self._state: ModelState = "not_loaded"
+        self._last_used = 0.0
+        self._expiry: asyncio.Task[None] | None = None
+
+    # -- observation ------------------------------------------------------------------------
+    @property
+    def state(self) -> ModelState:
+        return self._state
+
+    @property
+    def loaded(self) -> list[str]:
+        return list(self._models)
+
+    @property
+    def busy(self) -> bool:
+        return self._lock.locked()
+
+    @property
+    def queued(self) -> int:
+        return self._waiting
+
+    # -- admission --------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[Session]:
+        await self._admit()
+        session = Session(self)
+        try:
+            yield session
+        finally:
+            self._last_used = time.monotonic()
+            if self.ttl_seconds <= 0:
+                self.unload_all()
+            else:
+                self._arm_expiry()
+            self._lock.release()
+
+    async def _admit(self) -> None:
+        if self._lock.locked() and self._waiting >= self.max_queue:
+            raise self._busy_error("the wait queue is full")
+        self._waiting += 1
+        try:
+            await asyncio.wait_for(self._lock.acquire(), timeout=self.max_wait_seconds)
+        except TimeoutError:
+            raise self._busy_error(f"no slot became free within {self.max_wait_seconds:g} s") from None
+        finally:
+            self._waiting -= 1
+
+    def _busy_error(self, why: str) -> APIError:
+        retry_after = max(1, int(self.max_wait_seconds) or 1)
+        return APIError(
+            429,
+            f"The server is busy ({why}); it runs one inference at a time. Retry after {retry_after} s.",
+            code="server_busy",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+    # -- loading ------------------------------------------------------------------------------
+    async def _get(self, key: str, load: Callable[[], T], setting: str, session: Session) -> T:
+        if key in self._models:
+            return self._models[key]
+        self._state = "loading"
+        log.info("loading model %s", key)
+        started = time.perf_counter()
+        try:
+            model = await session.run(load)
+        except asyncio.CancelledError:
+            self._state = "ready" if self._models else "not_loaded"
+            raise
+        except APIError as exc:
+            self._state = "failed"
+            free_device_memory()
+            raise exc
+        except Exception as exc:
+            self._state = "failed"
+            free_device_memory()
+            log.exception("could not load model %s", key)
+            raise APIError(
+                503,
+                f"Model '{key}' is unavailable: it could not be loaded ({type(exc).__name__}: {exc}). "
+                f"If this machine cannot download it, point {setting} at a local copy of the model.",
+                code="model_unavailable",
+            ) from exc
+        self._models[key] = model
+        self._state = "ready"
+        log.info("loaded model %s in %.2f s", key, time.perf_counter() - started)
+        return model
+
+    def unload_all(self) -> None:
+        if not self._models:
+            return
+        log.info("unloading %s", ", ".join(self._models))
+        self._models.clear()
+        self._state = "not_loaded"
+        free_device_memory()
+
+    # -- keep-warm --------------------------------------------------------------------------
+    def _arm_expiry(self) -> None:
+        if self._expiry is None or self._expiry.done():
+            self._expiry = asyncio.get_running_loop().create_task(self._expire())
+
+    async def _expire(self) -> None:
+        while self._models:
+            idle_for = time.monotonic() - self._last_used
+            if idle_for < self.ttl_seconds:
+                await asyncio.sleep(self.ttl_seconds - idle_for)
+                continue
+            async with self._lock:  # never unload under a running inference
+                if time.monotonic() - self._last_used >= self.ttl_seconds:
+                    self.unload_all()
+
+    async def close(self) -> None:
+        """Unload everything (service shutdown)."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self.unload_all()

