@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import gc
 import logging
@@ -97,7 +98,9 @@ class Session:
         """Run ``fn(*args, **kwargs)`` in a thread. If the caller is cancelled (client gone) the
         token is set and we wait for ``fn`` to stop before giving the slot up."""
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
+        # copy_context: the worker's log lines keep the request id.
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        future = loop.run_in_executor(None, call)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -159,7 +162,8 @@ class ModelRuntime:
             self._lock.release()
 
     async def _admit(self) -> None:
-        if self._lock.locked() and self._waiting >= self.max_queue:
+        # Counted before any await, so simultaneous arrivals cannot all slip past the bound.
+        if self._waiting >= self.max_queue + (0 if self._lock.locked() else 1):
             raise self._busy_error("the wait queue is full")
         self._waiting += 1
         try:

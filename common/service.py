@@ -9,6 +9,7 @@ from typing import Literal
 
 import uvicorn
 from fastapi import FastAPI
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,11 +20,14 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id
 class ServiceSettings(BaseSettings):
     """Settings every service has. Env names are unprefixed: each service is its own process."""
 
-    model_config = SettingsConfigDict(extra="ignore", env_file=None)
+    # An empty variable (`HF_TOKEN=` in .env) means "not set": the default applies, never "".
+    model_config = SettingsConfigDict(extra="ignore", env_file=None, env_ignore_empty=True)
 
-    host: str = "0.0.0.0"
-    port: int = 5000
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    host: str = Field(default="0.0.0.0", description="Address the service listens on.")
+    port: int = Field(default=5000, description="Port the service listens on.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Log level: debug, info, warning or error."
+    )
 
 
 class RequestIdMiddleware:
@@ -78,11 +82,24 @@ def configure_logging(service: str, level: str) -> None:
     root.setLevel(level.upper())
 
 
-def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:
-    """Run ``app`` the same way locally and in the Docker images."""
+def serve(
+    app: FastAPI, settings: ServiceSettings, service: str, *, factory: str | None = None, workers: int = 1
+) -> None:
+    """Run ``app`` the same way locally and in the Docker images.
+
+    With ``workers`` > 1, uvicorn starts that many processes, each building its app from the
+    import string ``factory`` (a zero-argument function returning the app).
+    """
     configure_logging(service, settings.log_level)
+    target: FastAPI | str = app
+    if workers > 1:
+        if factory is None:
+            raise ValueError("several workers need an app factory import string")
+        target = factory
     uvicorn.run(
-        app,
+        target,
+        factory=workers > 1,
+        workers=workers if workers > 1 else None,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

@@ -146,13 +146,22 @@ def main() -> int:
     print("[run_local] press Ctrl-C to stop all three services", flush=True)
 
     exit_code = 0
+    reported: set[str] = set()
     while not stopping:
         for service in services:
             assert service.process is not None
-            if service.process.poll() is not None:
-                print(f"[run_local] {service.name} exited unexpectedly with code {service.process.returncode}; "
-                      "stopping the stack", file=sys.stderr, flush=True)  # fmt: skip
+            code = service.process.poll()
+            if code is None or service.name in reported:
+                continue
+            reported.add(service.name)
+            if service is gateway:
+                print(f"[run_local] gateway exited unexpectedly with code {code}; stopping the stack",
+                      file=sys.stderr, flush=True)  # fmt: skip
                 stopping, exit_code = True, 1
+            else:
+                # The gateway outlives a backend: its routes answer 502 until the backend is back.
+                print(f"[run_local] {service.name} exited with code {code}; the gateway answers 502 for its "
+                      "routes until it is running again", file=sys.stderr, flush=True)  # fmt: skip
         time.sleep(0.5)
     print("[run_local] stopping...", flush=True)
     stop_all(services)

@@ -1,0 +1,36 @@
+"""Assemble the ASR service: settings, the model runtime, routes and error handling."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from asr.routes import router
+from asr.settings import Settings
+from common.errors import install_error_handlers
+from common.lifecycle import ModelRuntime
+from common.service import RequestIdMiddleware
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = ModelRuntime(
+        ttl_seconds=settings.model_ttl_seconds,
+        max_queue=settings.max_queue,
+        max_wait_seconds=settings.max_queue_wait_seconds,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await runtime.close()
+
+    app = FastAPI(title="ASR service (WhisperX)", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.runtime = runtime
+    app.add_middleware(RequestIdMiddleware)
+    install_error_handlers(app)
+    app.include_router(router)
+    return app

@@ -1,0 +1,123 @@
+"""Decode any container/codec to 16 kHz mono float32 in process (PyAV), one window at a time.
+
+Short audio (up to the chunk threshold) comes back as one window, exactly as if it had been
+decoded whole. Longer audio comes back as overlapping windows of ``chunk`` seconds, so memory
+stays bounded by one window however long the file is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from common.errors import invalid
+
+SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class Window:
+    """Samples starting ``offset`` samples into the file; ``last`` when nothing follows."""
+
+    offset: int
+    samples: np.ndarray
+    last: bool
+
+    @property
+    def start(self) -> float:
+        return self.offset / SAMPLE_RATE
+
+    @property
+    def end(self) -> float:
+        return (self.offset + len(self.samples)) / SAMPLE_RATE
+
+
+def _undecodable(reason: str) -> Exception:
+    return invalid(
+        f"The file could not be decoded as audio ({reason}). Send a common audio or video file "
+        "(flac, mp3, mp4, mpeg, mpga, m4a, ogg, wav, webm, …).",
+        "file",
+        "invalid_audio",
+    )
+
+
+def _reason(exc: Exception) -> str:
+    # FFmpeg's message without the temporary file's name, which means nothing to the client.
+    return str(getattr(exc, "strerror", None) or type(exc).__name__).lower()
+
+
+def _frames(path: Path) -> Iterator[np.ndarray]:
+    """Mono float32 16 kHz sample blocks of the file's first audio stream."""
+    import av
+
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        raise _undecodable(_reason(exc)) from None
+    with container:
+        if not container.streams.audio:
+            raise _undecodable("it has no audio stream")
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        try:
+            for frame in container.decode(audio=0):
+                for out in resampler.resample(frame):
+                    yield out.to_ndarray().reshape(-1)
+            for out in resampler.resample(None):
+                yield out.to_ndarray().reshape(-1)
+        except av.error.FFmpegError as exc:
+            raise _undecodable(_reason(exc)) from None
+
+
+class _Buffer:
+    """Collects decoded blocks; concatenates lazily (no quadratic copying)."""
+
+    def __init__(self, blocks: Iterator[np.ndarray]) -> None:
+        self._blocks = blocks
+        self._parts: list[np.ndarray] = []
+        self.size = 0
+        self.exhausted = False
+
+    def fill(self, target: int) -> None:
+        while self.size < target and not self.exhausted:
+            block = next(self._blocks, None)
+            if block is None:
+                self.exhausted = True
+            elif len(block):
+                self._parts.append(block)
+                self.size += len(block)
+
+    def head(self, count: int) -> np.ndarray:
+        joined = np.concatenate(self._parts) if len(self._parts) != 1 else self._parts[0]
+        self._parts = [joined]
+        return joined[:count]
+
+    def drop(self, count: int) -> None:
+        joined = self.head(self.size)
+        self._parts = [joined[count:].copy()]  # copy: release the dropped samples
+        self.size -= count
+
+
+def windows(path: Path, *, chunk_seconds: float, overlap_seconds: float, threshold_seconds: float) -> Iterator[Window]:
+    """Decode ``path`` into windows; raises a 400 APIError when it is not audio or is empty."""
+    chunk = int(chunk_seconds * SAMPLE_RATE)
+    step = chunk - int(overlap_seconds * SAMPLE_RATE)
+    threshold = int(threshold_seconds * SAMPLE_RATE)
+    buffer = _Buffer(_frames(path))
+    buffer.fill(max(threshold, chunk) + 1)
+    if buffer.size == 0:
+        raise invalid("The file contains no audio samples (it is empty or truncated).", "file", "empty_audio")
+    if buffer.exhausted and buffer.size <= threshold:
+        yield Window(0, buffer.head(buffer.size), last=True)
+        return
+    offset = 0
+    while True:
+        buffer.fill(chunk + 1)  # one sample more tells whether another window follows
+        last = buffer.exhausted and buffer.size <= chunk
+        yield Window(offset, buffer.head(chunk), last=last)
+        if last:
+            return
+        buffer.drop(step)
+        offset += step

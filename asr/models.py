@@ -1,0 +1,81 @@
+"""The three models the ASR pipeline uses and how each is loaded.
+
+Loading and unloading is ``common.lifecycle.ModelRuntime``'s job; this module only says what
+each model is (its key, the setting that points to a local copy) and how to build it. WhisperX
+and torch are imported here, when a model is first needed, never at service start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from asr.settings import Settings
+
+WHISPER_SETTING = "WHISPERX_MODEL"
+ALIGN_SETTING = "WHISPERX_ALIGN_MODEL"
+DIARIZATION_SETTING = "WHISPERX_DIARIZATION_MODEL"
+
+
+@dataclass
+class WhisperModel:
+    """A loaded WhisperX pipeline with the decoding options it was loaded with."""
+
+    pipeline: Any  # whisperx.asr.FasterWhisperPipeline
+    base_options: Any  # faster_whisper TranscriptionOptions
+    multilingual: bool
+
+    def configure(self, *, prompt: str | None, temperature: float) -> None:
+        """Per-request decoding options (one inference at a time, so setting them is safe)."""
+        # OpenAI semantics: temperature 0 = greedy with Whisper's fallback ladder; >0 = that one.
+        temperatures = self.base_options.temperatures if temperature == 0 else [temperature]
+        self.pipeline.options = dataclasses.replace(self.base_options, initial_prompt=prompt, temperatures=temperatures)
+
+    def tokens(self, text: str) -> list[int]:
+        return list(self.pipeline.model.hf_tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def whisper_key(settings: Settings) -> str:
+    return f"whisper:{settings.whisperx_model}"
+
+
+def load_whisper(settings: Settings) -> WhisperModel:
+    import whisperx
+
+    pipeline = whisperx.load_model(
+        settings.whisperx_model,
+        settings.resolved_device,
+        compute_type=settings.resolved_compute_type,
+        vad_method="pyannote",  # silero VAD is fetched from GitHub at load time; pyannote's ships in the wheel
+        threads=settings.cpu_threads,
+    )
+    return WhisperModel(
+        pipeline=pipeline,
+        base_options=pipeline.options,
+        multilingual=bool(pipeline.model.model.is_multilingual),
+    )
+
+
+def align_key(settings: Settings, language: str) -> str:
+    return f"align:{settings.whisperx_align_model or language}"
+
+
+def load_align(settings: Settings, language: str) -> tuple[Any, dict[str, Any]]:
+    import whisperx
+
+    return whisperx.load_align_model(
+        language_code=language, device=settings.resolved_device, model_name=settings.whisperx_align_model
+    )
+
+
+def diarization_key(settings: Settings) -> str:
+    return f"diarization:{settings.whisperx_diarization_model}"
+
+
+def load_diarization(settings: Settings) -> Any:
+    from whisperx.diarize import DiarizationPipeline
+
+    return DiarizationPipeline(
+        model_name=settings.whisperx_diarization_model, token=settings.hf_token, device=settings.resolved_device
+    )

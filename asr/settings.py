@@ -1,0 +1,87 @@
+"""ASR service settings (environment variables, unprefixed)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from common.service import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    """Everything the ASR service can be told. Each field's env name is its upper-cased name."""
+
+    port: int = Field(default=5001, description="Port the ASR service listens on.")
+    whisperx_model: str = Field(
+        default="turbo",
+        min_length=1,
+        description="WhisperX/faster-whisper model the public names whisper-1 and turbo map to: a name "
+        "(turbo, large-v3, small, tiny.en, …; downloaded to the Hugging Face cache on first use) or the "
+        "path of a local CTranslate2 model directory.",
+    )
+    whisperx_align_model: str | None = Field(
+        default=None,
+        description="Alignment model name or local directory used for every language. Unset: WhisperX's "
+        "default wav2vec2 model for the detected language.",
+    )
+    whisperx_diarization_model: str = Field(
+        default="pyannote/speaker-diarization-community-1",
+        description="pyannote speaker-diarization pipeline (hub name or local directory).",
+    )
+    hf_token: str | None = Field(
+        default=None, description="Hugging Face token; required for diarization (gated pyannote models)."
+    )
+    device: Literal["auto", "cuda", "cpu"] = Field(
+        default="auto", description="Inference device; auto = cuda when available, else cpu."
+    )
+    compute_type: str = Field(
+        default="auto",
+        description="CTranslate2 compute type (float16, int8, int8_float16, float32, …); auto = float16 on "
+        "cuda, int8 on cpu.",
+    )
+    batch_size: int = Field(default=16, ge=1, description="WhisperX batch size (segments decoded together).")
+    cpu_threads: int = Field(default=0, ge=0, description="CPU threads for CTranslate2; 0 = its default.")
+    model_ttl_seconds: float = Field(
+        default=0,
+        ge=0,
+        description="Keep models loaded this long after the last request; 0 = unload after every request.",
+    )
+    max_queue: int = Field(default=8, ge=0, description="Requests that may wait for the one inference slot.")
+    max_queue_wait_seconds: float = Field(
+        default=3600, gt=0, description="Longest a request waits for the inference slot before a 429."
+    )
+    chunk_seconds: float = Field(default=600, gt=0, description="Length of the chunks long audio is split into.")
+    chunk_overlap_seconds: float = Field(
+        default=3,
+        ge=0,
+        description="Overlap between consecutive chunks: the cut between them is placed at the quietest "
+        "moment inside it, and speakers are matched across chunks on it.",
+    )
+    chunk_threshold_seconds: float = Field(
+        default=600, gt=0, description="Audio longer than this is transcribed in chunks."
+    )
+    max_form_field_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest total size of the multipart text fields."
+    )
+
+    @model_validator(mode="after")
+    def _overlap_fits(self) -> Settings:
+        if self.chunk_overlap_seconds >= self.chunk_seconds / 2:
+            raise ValueError("CHUNK_OVERLAP_SECONDS must be less than half of CHUNK_SECONDS")
+        return self
+
+    @cached_property
+    def resolved_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch  # only when a model is about to be loaded
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    @cached_property
+    def resolved_compute_type(self) -> str:
+        if self.compute_type != "auto":
+            return self.compute_type
+        return "float16" if self.resolved_device == "cuda" else "int8"

@@ -1,0 +1,226 @@
+"""The WhisperX pipeline for one request: decode → transcribe → align → diarize, window by window.
+
+Runs inside a ``ModelRuntime`` session: models come from ``session.model`` (loaded on demand,
+unloaded by the runtime), blocking work runs through ``session.run`` and checks the session's
+cancel token between windows and between WhisperX's segment batches, so a client that goes
+away stops the work.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asr import audio, chunking, models
+from asr.chunking import SpeakerLabels, Turn
+from asr.settings import Settings
+from common.api_types import TranscriptionParams
+from common.errors import APIError
+from common.lifecycle import CancelToken, Session
+
+
+@dataclass
+class Transcript:
+    """What the response formats are made from; times are in seconds of the whole file."""
+
+    task: str
+    language: str = "en"
+    duration: float = 0.0
+    temperature: float = 0.0
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    diarization: list[Turn] | None = None
+
+    @property
+    def text(self) -> str:
+        return " ".join(s["text"] for s in self.segments if s["text"])
+
+    @property
+    def speakers(self) -> list[str]:
+        return sorted({t.speaker for t in self.diarization or ()})
+
+
+def diarization_token_error() -> APIError:
+    return APIError(
+        503,
+        "Speaker diarization needs a Hugging Face token: set HF_TOKEN for the ASR service (and accept the "
+        "terms of the pyannote model named by WHISPERX_DIARIZATION_MODEL on huggingface.co), or send "
+        "diarize=false.",
+        code="diarization_unavailable",
+    )
+
+
+def _transcribe(
+    model: models.WhisperModel, samples: np.ndarray, params: TranscriptionParams, language: str | None,
+    batch_size: int, token: CancelToken,
+) -> tuple[list[dict[str, Any]], str]:  # fmt: skip
+    model.configure(prompt=params.prompt, temperature=params.temperature)
+    if not model.multilingual:
+        language = "en"  # English-only models cannot detect or translate
+    result = model.pipeline.transcribe(
+        samples, batch_size=batch_size, language=language, task=params.task,
+        progress_callback=lambda _: token.check(),  # called between segment batches
+    )  # fmt: skip
+    segments = []
+    for raw in result["segments"]:
+        text = raw["text"].strip()
+        segments.append(
+            {
+                "start": raw["start"], "end": raw["end"], "text": text,
+                "avg_logprob": float(raw.get("avg_logprob", 0.0)),
+                "tokens": model.tokens(" " + text) if text else [],
+                "compression_ratio": _compression_ratio(text),
+            }
+        )  # fmt: skip
+    return segments, result["language"]
+
+
+def _compression_ratio(text: str) -> float:
+    data = text.encode()
+    return round(len(data) / len(zlib.compress(data)), 3) if data else 0.0
+
+
+def _align(
+    align: tuple[Any, dict[str, Any]], segments: list[dict[str, Any]], samples: np.ndarray, device: str,
+    token: CancelToken,
+) -> list[dict[str, Any]]:  # fmt: skip
+    import whisperx
+
+    token.check()
+    model, metadata = align
+    aligned = whisperx.align(segments, model, metadata, samples, device, return_char_alignments=False)
+    by_start = {round(s["start"], 3): s for s in segments}
+    out = []
+    for segment in aligned["segments"]:
+        words = _complete_words(segment.get("words", []), segment["start"], segment["end"])
+        # Keep the decoding statistics the aligner drops (verbose_json reports them).
+        source = by_start.get(round(segment["start"], 3), {})
+        out.append(
+            {
+                **{k: source[k] for k in ("avg_logprob", "tokens", "compression_ratio") if k in source},
+                "start": segment["start"], "end": segment["end"], "text": segment["text"].strip(),
+                "words": words,
+            }
+        )  # fmt: skip
+    return out
+
+
+def _complete_words(words: list[dict[str, Any]], start: float, end: float) -> list[dict[str, Any]]:
+    """Words the aligner could not place (digits, symbols) get their neighbours' times."""
+    out: list[dict[str, Any]] = []
+    for index, word in enumerate(words):
+        item = {"word": word["word"], "start": word.get("start"), "end": word.get("end")}
+        if item["start"] is None:
+            item["start"] = out[-1]["end"] if out else start
+        if item["end"] is None:
+            following = next((w.get("start") for w in words[index + 1 :] if w.get("start") is not None), end)
+            item["end"] = max(item["start"], following)
+        out.append(item)
+    return out
+
+
+def _diarize(
+    pipeline: Any, samples: np.ndarray, params: TranscriptionParams, token: CancelToken
+) -> tuple[Any, dict[str, list[float]] | None]:
+    """Speaker turns (DataFrame) and one voice embedding per speaker, to match across windows."""
+    token.check()
+    return pipeline(samples, min_speakers=params.min_speakers, max_speakers=params.max_speakers, return_embeddings=True)
+
+
+def _assign_speakers(diarization: Any, segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    import whisperx
+
+    result = whisperx.assign_word_speakers(diarization, {"segments": segments})
+    return result["segments"]
+
+
+class Pipeline:
+    """One request's run over the file: fills ``transcript`` and yields each window's segments."""
+
+    def __init__(self, settings: Settings, session: Session, params: TranscriptionParams) -> None:
+        self.settings = settings
+        self.session = session
+        self.params = params
+        self.transcript = Transcript(task=params.task, language=params.language or "en",
+                                     temperature=params.temperature)  # fmt: skip
+        self._labels = SpeakerLabels()
+
+    async def run(self, path: Path) -> AsyncIterator[list[dict[str, Any]]]:
+        settings, session = self.settings, self.session
+        if self.params.needs_diarization and not settings.hf_token:
+            raise diarization_token_error()
+        windows = audio.windows(
+            path, chunk_seconds=settings.chunk_seconds, overlap_seconds=settings.chunk_overlap_seconds,
+            threshold_seconds=settings.chunk_threshold_seconds,
+        )  # fmt: skip
+        language = self.params.language
+        if self.params.needs_diarization:
+            self.transcript.diarization = []
+        cut = 0
+        try:
+            while (window := await session.run(next, windows, None)) is not None:
+                session.token.check()
+                self.transcript.duration = window.end
+                next_cut = chunking.cut_after(window, settings.chunk_overlap_seconds)
+                segments = await self._window(window, cut, next_cut, language)
+                self.transcript.segments.extend(segments)
+                yield segments
+                language = language or self.transcript.language
+                cut = next_cut
+        finally:
+            windows.close()
+
+    async def _window(
+        self, window: audio.Window, cut: int, next_cut: int, language: str | None
+    ) -> list[dict[str, Any]]:
+        """Transcribe the window's audio between the two cuts (absolute samples)."""
+        speech = window.samples[cut - window.offset : next_cut - window.offset]
+        span = (cut / audio.SAMPLE_RATE, next_cut / audio.SAMPLE_RATE)
+        settings, session, params = self.settings, self.session, self.params
+        whisper = await session.model(
+            models.whisper_key(settings), lambda: models.load_whisper(settings), setting=models.WHISPER_SETTING
+        )
+        segments, self.transcript.language = await session.run(
+            _transcribe, whisper, speech, params, language, settings.batch_size, session.token
+        )
+        if params.needs_alignment and segments:
+            lang = self.transcript.language
+            align = await session.model(
+                models.align_key(settings, lang), lambda: models.load_align(settings, lang),
+                setting=models.ALIGN_SETTING,
+            )  # fmt: skip
+            segments = await session.run(_align, align, segments, speech, settings.resolved_device, session.token)
+        if params.needs_diarization:
+            segments = await self._speakers(window, segments, span)
+        return chunking.shift(segments, span[0])
+
+    async def _speakers(
+        self, window: audio.Window, segments: list[dict[str, Any]], span: tuple[float, float]
+    ) -> list[dict[str, Any]]:
+        """Diarize the whole window (overlap included, to match speakers with the previous one),
+        then label this window's segments with file-wide speaker names."""
+        settings, session = self.settings, self.session
+        diarizer = await session.model(
+            models.diarization_key(settings), lambda: models.load_diarization(settings),
+            setting=models.DIARIZATION_SETTING,
+        )  # fmt: skip
+        frame, voices = await session.run(_diarize, diarizer, window.samples, self.params, session.token)
+        turns = [Turn(str(row.speaker), row.start + window.start, row.end + window.start) for row in frame.itertuples()]
+        mapping = self._labels.relabel(turns, window.start, window.start + settings.chunk_overlap_seconds, voices)
+        assert self.transcript.diarization is not None
+        for turn in turns:  # each window reports the turns within its own span
+            lo, hi = max(turn.start, span[0]), min(turn.end, span[1])
+            if hi > lo:
+                self.transcript.diarization.append(Turn(mapping[turn.speaker], round(lo, 3), round(hi, 3)))
+        if not segments:
+            return segments
+        # Segments are relative to the span's start; so must the speaker turns be.
+        offset = window.start - span[0]
+        frame = frame.assign(
+            speaker=frame["speaker"].map(mapping), start=frame["start"] + offset, end=frame["end"] + offset
+        )
+        return await session.run(_assign_speakers, frame, segments)

@@ -1,0 +1,44 @@
+"""The one interface every synthesis engine implements.
+
+Everything else (sentences, voices, language, speed, encoding, streaming, lifecycle, errors) is
+shared and lives outside the engines.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+
+import numpy as np
+
+
+class Engine(ABC):
+    """A loaded model that turns one sentence into mono float PCM at ``sample_rate``."""
+
+    #: Short public description for /v1/audio/voices (never a backend repository name).
+    description: str
+    sample_rate: int
+
+    @property
+    @abstractmethod
+    def speakers(self) -> list[str]:
+        """Built-in speaker names, in the model's order (may be empty)."""
+
+    @property
+    @abstractmethod
+    def languages(self) -> list[str]:
+        """Language codes the model speaks, e.g. ``en``, ``zh-cn``."""
+
+    def max_chars(self, language: str) -> int:
+        """Longest text handed to ``synthesize`` at once; longer sentences are split further."""
+        return 400
+
+    def prepare(self, speaker: str | None) -> None:  # noqa: B027 - optional hook
+        """Get ready to speak as ``speaker`` (None: the default reference); may raise APIError."""
+
+    @abstractmethod
+    def synthesize(
+        self, text: str, *, speaker: str | None, language: str, speed: float, streaming: bool
+    ) -> Iterator[np.ndarray]:
+        """Float32 PCM chunks in [-1, 1] for ``text``, as they are ready. ``streaming`` asks for
+        small early chunks; without it an engine may produce the sentence in one piece, faster."""

@@ -1,0 +1,177 @@
+"""Coqui TTS engine: XTTS models by name (Coqui model manager) or from a local directory."""
+
+from __future__ import annotations
+
+import logging
+import os
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from common.errors import APIError
+from coqui_tts.engines.base import Engine
+
+if TYPE_CHECKING:
+    from coqui_tts.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _allow_xtts_configs() -> None:
+    """PyTorch >= 2.6 loads checkpoints with ``weights_only=True``: allow exactly the XTTS config
+    classes that XTTS checkpoints pickle, nothing broader."""
+    import torch
+    from TTS.config.shared_configs import BaseDatasetConfig
+    from TTS.tts.configs.xtts_config import XttsArgs, XttsAudioConfig, XttsConfig
+
+    torch.serialization.add_safe_globals([XttsConfig, XttsAudioConfig, XttsArgs, BaseDatasetConfig])
+
+
+def _fold_weight_norm(decoder: Any) -> None:
+    """Inference only: fold the decoder's weight norm once instead of recomputing it for every
+    chunk (Coqui's own HiFiGAN loader does this in eval mode; Xtts.load_checkpoint does not, and
+    HifiganGenerator.remove_weight_norm fails on XTTS's plain conv_pre)."""
+    from torch.nn.utils import parametrize
+
+    for module in decoder.modules():
+        if parametrize.is_parametrized(module, "weight"):
+            parametrize.remove_parametrizations(module, "weight")
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_speaker_path(settings: Settings) -> Path:
+    if settings.default_speaker_wav is not None:
+        return settings.default_speaker_wav
+    from trainer.io import get_user_data_dir  # where Coqui keeps its models: the TTS cache
+
+    return get_user_data_dir("tts") / "default-speaker.flac"
+
+
+def _fetch(url: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".part")
+    with urllib.request.urlopen(url, timeout=30) as response, partial.open("wb") as out:
+        out.write(response.read())
+    partial.replace(path)  # never leave a half-written reference behind
+
+
+class CoquiEngine(Engine):
+    def __init__(self, model: Any, settings: Settings) -> None:
+        self._model = model
+        self._settings = settings
+        self._default_voice: tuple[Any, Any] | None = None
+        self.sample_rate = model.args.output_sample_rate
+        self.description = "Coqui XTTS"
+
+    @property
+    def speakers(self) -> list[str]:
+        manager = self._model.speaker_manager
+        return list(manager.speakers) if manager is not None else []
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self._model.config.languages)
+
+    def max_chars(self, language: str) -> int:
+        return self._model.tokenizer.char_limits.get(language.split("-")[0], 250)
+
+    def prepare(self, speaker: str | None) -> None:
+        if speaker is None and self._default_voice is None:
+            self._default_voice = self._reference_voice(default_speaker_path(self._settings))
+
+    def _reference_voice(self, path: Path) -> tuple[Any, Any]:
+        if not path.is_file():
+            url = self._settings.default_speaker_url
+            log.info("default speaker reference %s is missing; fetching it from %s", path, url)
+            try:
+                _fetch(url, path)
+            except OSError as exc:
+                raise APIError(
+                    503,
+                    f"This model has no built-in speakers and needs a speaker reference at {path}, which is "
+                    f"missing and could not be downloaded from {url} ({exc}). Place a 3-30 s speech recording "
+                    "there (or point DEFAULT_SPEAKER_WAV at one) and retry.",
+                    code="speaker_reference_missing",
+                ) from exc
+        config = self._model.config
+        return self._model.get_conditioning_latents(
+            audio_path=str(path),
+            gpt_cond_len=config.gpt_cond_len,
+            gpt_cond_chunk_len=config.gpt_cond_chunk_len,
+            max_ref_length=config.max_ref_len,
+            sound_norm_refs=config.sound_norm_refs,
+        )
+
+    def _overlap(self, tokens: int) -> int:
+        """Cross-fade between streamed chunks: XTTS's 1024 samples, or less for chunks so short
+        that 1024 would swallow them."""
+        args = self._model.args
+        chunk_samples = tokens * args.gpt_code_stride_len * args.output_sample_rate // args.input_sample_rate
+        return max(1, min(1024, chunk_samples // 4))
+
+    def synthesize(
+        self, text: str, *, speaker: str | None, language: str, speed: float, streaming: bool
+    ) -> Iterator[np.ndarray]:
+        import torch
+
+        if speaker is None:
+            self.prepare(None)
+            gpt_cond_latent, speaker_embedding = self._default_voice  # type: ignore[misc]
+        else:
+            voice = self._model.speaker_manager.speakers[speaker]
+            gpt_cond_latent, speaker_embedding = voice["gpt_cond_latent"], voice["speaker_embedding"]
+        config = self._model.config
+        tokens = self._settings.stream_chunk_tokens if streaming else 0
+        chunks = self._model.inference_stream(
+            text,
+            language,
+            gpt_cond_latent,
+            speaker_embedding,
+            # Each streamed chunk re-decodes the sentence so far: 0 decodes it once, at the end.
+            stream_chunk_size=tokens,
+            overlap_wav_len=self._overlap(tokens),
+            temperature=config.temperature,
+            length_penalty=config.length_penalty,
+            repetition_penalty=config.repetition_penalty,
+            top_k=config.top_k,
+            top_p=config.top_p,
+            speed=speed,  # XTTS stretches its latents: pitch is kept
+        )
+        while True:
+            # inference_mode is per thread and each step may run on another worker thread.
+            with torch.inference_mode():
+                chunk = next(chunks, None)
+            if chunk is None:
+                return
+            yield chunk.detach().float().cpu().numpy()
+
+
+def load_coqui(settings: Settings) -> CoquiEngine:
+    """Load COQUI_MODEL: a local model directory, or a name the Coqui model manager downloads."""
+    # XTTS asks for its licence on stdin otherwise, which a service cannot answer.
+    os.environ.setdefault("COQUI_TOS_AGREED", "1")
+    _allow_xtts_configs()
+    from TTS.api import TTS
+    from TTS.tts.models.xtts import Xtts
+
+    local = Path(settings.coqui_model)
+    if local.is_dir():
+        tts = TTS(model_path=str(local), config_path=str(local / "config.json"), progress_bar=False)
+    else:
+        tts = TTS(settings.coqui_model, progress_bar=False)
+    model = tts.synthesizer.tts_model
+    if not isinstance(model, Xtts):
+        raise ValueError(f"{settings.coqui_model} is a {type(model).__name__} model; this service runs XTTS models")
+    _fold_weight_norm(model.hifigan_decoder)
+    model.to(resolve_device(settings.device))
+    return CoquiEngine(model, settings)

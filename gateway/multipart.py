@@ -1,0 +1,121 @@
+"""Incremental multipart/form-data scanning: the text fields, and whether the file part began.
+
+The gateway forwards the client's bytes untouched; this only watches them go by. Text fields are
+small and kept (bounded); the file part's data is never copied.
+"""
+
+from __future__ import annotations
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from common.errors import APIError, invalid
+
+FILE_FIELD = "file"
+
+
+def form_boundary(content_type: bytes | None) -> bytes:
+    """The boundary of a multipart/form-data Content-Type, or 415/400 naming what is expected."""
+    media_type, options = parse_options_header(content_type)
+    if media_type != b"multipart/form-data":
+        shown = content_type.decode("latin-1") if content_type else "none"
+        raise APIError(
+            415,
+            f"Content-Type must be multipart/form-data (got {shown}): send the audio as the form field 'file'.",
+            code="unsupported_media_type",
+        )
+    boundary = options.get(b"boundary")
+    if not boundary:
+        raise invalid("The multipart/form-data Content-Type has no boundary.", None, "invalid_multipart")
+    return boundary
+
+
+def malformed(reason: str) -> APIError:
+    return invalid(f"Malformed multipart/form-data body: {reason}.", None, "invalid_multipart")
+
+
+class FormScanner:
+    """Feed it the body chunk by chunk; read ``fields``, ``file_seen`` and ``complete``."""
+
+    def __init__(self, boundary: bytes, max_field_bytes: int) -> None:
+        self.fields: dict[str, list[str]] = {}
+        self.fields_version = 0  # bumps with every text field, to notice fields that follow the file
+        self.file_seen = False
+        self.complete = False
+        self._max_field_bytes = max_field_bytes
+        self._field_bytes = 0
+        self._header_name = bytearray()
+        self._header_value = bytearray()
+        self._disposition = b""
+        self._value = bytearray()
+        self._in_file = False
+        self._parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self._part_begin,
+                "on_header_field": self._header_field,
+                "on_header_value": self._header_value_data,
+                "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_finished,
+                "on_part_data": self._part_data,
+                "on_part_end": self._part_end,
+                "on_end": self._end,
+            },
+        )
+
+    def feed(self, data: bytes) -> None:
+        try:
+            self._parser.write(data)
+        except MultipartParseError as exc:
+            raise malformed(str(exc).rstrip(".")) from None
+
+    def _part_begin(self) -> None:
+        self._disposition = b""
+        self._value.clear()
+        self._in_file = False
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def _header_value_data(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _header_end(self) -> None:
+        if self._header_name.lower() == b"content-disposition":
+            self._disposition = bytes(self._header_value)
+        self._header_name.clear()
+        self._header_value.clear()
+
+    def _headers_finished(self) -> None:
+        if self._name() == FILE_FIELD and not self.file_seen:
+            self._in_file = self.file_seen = True
+
+    def _name(self) -> str | None:
+        _, options = parse_options_header(self._disposition)
+        name = options.get(b"name")
+        return name.decode("utf-8", "replace") if name is not None else None
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._in_file:
+            return
+        self._field_bytes += end - start
+        if self._field_bytes > self._max_field_bytes:
+            raise APIError(
+                413,
+                f"The form's text fields exceed {self._max_field_bytes} bytes (MAX_FORM_FIELD_BYTES); "
+                f"only the '{FILE_FIELD}' field may be large.",
+                code="request_too_large",
+            )
+        self._value += data[start:end]
+
+    def _part_end(self) -> None:
+        if self._in_file:
+            self._in_file = False
+            return
+        name = self._name()
+        if name is not None:
+            self.fields.setdefault(name, []).append(self._value.decode("utf-8", "replace"))
+            self.fields_version += 1
+
+    def _end(self) -> None:
+        self.complete = True

@@ -1,0 +1,52 @@
+"""GET /healthz (liveness) and GET /readyz (which backends answer)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from gateway.backends import Backend
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+async def _probe(backend: Backend, timeout: float) -> dict[str, Any]:
+    try:
+        response = await backend.client.get(f"{backend.base_url}/healthz", timeout=timeout)
+    except httpx.HTTPError as exc:
+        return {"url": backend.base_url, "ok": False, "error": str(exc) or type(exc).__name__}
+    try:
+        health = response.json()
+    except ValueError:
+        health = None
+    return {
+        "url": backend.base_url,
+        "ok": response.status_code == 200,
+        "status_code": response.status_code,
+        "health": health,
+    }
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness",
+    description="Asks each backend's /healthz (which includes its model state). 200 when both answer, else 503; "
+    "the body lists each backend.",
+    responses={503: {"description": "At least one backend does not answer."}},
+)
+async def readyz(request: Request) -> JSONResponse:
+    state = request.app.state
+    timeout = state.settings.ready_timeout_seconds
+    asr, tts = await asyncio.gather(_probe(state.asr, timeout), _probe(state.tts, timeout))
+    ready = asr["ok"] and tts["ok"]
+    body = {"status": "ready" if ready else "not_ready", "backends": {"asr": asr, "tts": tts}}
+    return JSONResponse(body, status_code=200 if ready else 503)

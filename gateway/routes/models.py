@@ -1,0 +1,29 @@
+"""GET /v1/models and /v1/models/{model_id} (OpenAI list shape), served from the catalog."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from common.errors import APIError
+from gateway.catalog import MODEL_JSON, MODEL_LIST_JSON, Model, ModelList
+from gateway.openapi import error_responses
+
+router = APIRouter(tags=["models"])
+
+
+@router.get("/v1/models", summary="List models", response_model=ModelList)
+async def list_models() -> Response:
+    return Response(MODEL_LIST_JSON, media_type="application/json")
+
+
+@router.get("/v1/models/{model_id}", summary="Retrieve a model", response_model=Model, responses=error_responses(404))
+async def retrieve_model(model_id: str) -> Response:
+    body = MODEL_JSON.get(model_id)
+    if body is None:
+        raise APIError(
+            404,
+            f"The model '{model_id}' does not exist. Available: {', '.join(MODEL_JSON)}.",
+            param="model",
+            code="model_not_found",
+        )
+    return Response(body, media_type="application/json")

@@ -1,0 +1,96 @@
+"""POST /v1/audio/speech: validated, then proxied to TTS with the audio relayed as it is made."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.types import Receive, Scope, Send
+
+from common.api_types import SPEECH_CONTENT_TYPES, SpeechRequest, check_speech_request, speech_backend_body
+from common.errors import APIError, validation_error
+from gateway.backends import ClientWatch, forward
+from gateway.openapi import SPEECH_REF, error_responses
+from gateway.routes.raw import RawExchange
+from gateway.upload import ClientGone
+
+router = APIRouter(tags=["audio"])
+JSON_CONTENT = [(b"content-type", b"application/json")]
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole (small) request body, or 413 past ``limit``."""
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        body += message.get("body", b"")
+        if len(body) > limit:
+            raise APIError(413, f"The JSON body exceeds {limit} bytes (MAX_JSON_BYTES).", code="request_too_large")
+        if not message.get("more_body", False):
+            return bytes(body)
+
+
+def parse_speech(body: bytes) -> SpeechRequest:
+    try:
+        request = SpeechRequest.model_validate_json(body)
+    except ValidationError as exc:
+        raise validation_error(RequestValidationError(exc.errors(include_url=False))) from None
+    return check_speech_request(request)
+
+
+@router.post(
+    "/v1/audio/speech",
+    summary="Generate speech",
+    description="OpenAI-compatible text-to-speech with Coqui XTTS. With `stream=true` the audio is sent as it "
+    "is synthesized (chunked transfer). Unknown JSON fields are ignored.",
+    response_class=Response,
+    responses=error_responses(400, 413, 429, 502, 503, 504),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": SPEECH_REF,
+                    "example": SpeechRequest.model_config["json_schema_extra"]["examples"][0],  # type: ignore[index]
+                }
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "The audio, in the requested response_format (pcm: raw 24 kHz 16-bit LE mono).",
+                "content": {
+                    media_type: {"schema": {"type": "string", "format": "binary"}}
+                    for media_type in dict.fromkeys(SPEECH_CONTENT_TYPES.values())
+                },
+            }
+        },
+    },
+)
+async def create_speech(request: Request) -> Response:
+    state = request.app.state
+
+    async def handle(scope: Scope, receive: Receive, send: Send) -> None:
+        settings = state.settings
+        try:
+            body = await read_body(receive, settings.max_json_bytes)
+        except ClientGone:
+            return
+        payload = json.dumps(speech_backend_body(parse_speech(body))).encode()
+        watch = ClientWatch(receive)
+        watch.start()
+        await forward(
+            state.tts,
+            send,
+            watch,
+            "POST",
+            "/v1/audio/speech",
+            headers=JSON_CONTENT,
+            content=payload,
+            overall_timeout=settings.tts_timeout_seconds,
+        )
+
+    return RawExchange(handle)

@@ -1,0 +1,217 @@
+"""POST /v1/audio/transcriptions and /v1/audio/translations: validated, then streamed to ASR."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request, Response
+from starlette.types import Receive, Scope, Send
+
+from common.api_types import (
+    ASR_MODELS,
+    GRANULARITIES,
+    TRANSCRIPTION_FORMATS,
+    TRANSLATION_FORMATS,
+)
+from common.languages import WHISPER_LANGUAGES
+from gateway.backends import Backend, ClientWatch, forward
+from gateway.openapi import error_responses
+from gateway.routes.raw import RawExchange
+from gateway.settings import Settings
+from gateway.upload import ClientGone, Upload
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["audio"])
+
+
+async def _proxy(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    backend: Backend,
+    settings: Settings,
+    task: Literal["transcribe", "translate"],
+) -> None:
+    upload = Upload(scope, receive, settings, task)
+    try:
+        await upload.prepare()
+        watch = ClientWatch(receive)
+        await forward(backend, send, watch, "POST", scope["path"], headers=upload.headers(), content=upload.body(watch))
+    except ClientGone:
+        log.info("client disconnected during the upload; nothing was transcribed")
+    finally:
+        await upload.aclose()
+
+
+def _handler(request: Request, task: Literal["transcribe", "translate"]) -> RawExchange:
+    state = request.app.state
+
+    async def handle(scope: Scope, receive: Receive, send: Send) -> None:
+        await _proxy(scope, receive, send, backend=state.asr, settings=state.settings, task=task)
+
+    return RawExchange(handle)
+
+
+# --- OpenAPI: the multipart form and the responses, written out because the body is read raw.
+
+_COMMON_FIELDS: dict[str, dict[str, Any]] = {
+    "file": {
+        "type": "string",
+        "format": "binary",
+        "description": "The audio file: any container/codec ffmpeg decodes (flac, mp3, mp4, m4a, ogg, wav, webm, ...).",
+    },
+    "model": {
+        "type": "string",
+        "enum": list(ASR_MODELS),
+        "description": "Public ASR model id; both map to the WhisperX model configured on the ASR service.",
+    },
+    "prompt": {"type": "string", "description": "Initial prompt to guide style or vocabulary."},
+    "temperature": {"type": "number", "minimum": 0, "maximum": 1, "default": 0, "description": "Sampling temperature."},
+    "stream": {
+        "type": "boolean",
+        "default": False,
+        "description": "Extension: send `text/event-stream` events (`transcript.text.delta`, then "
+        "`transcript.text.done`) as segments are ready.",
+    },
+}
+_TRANSCRIPTION_ONLY: dict[str, dict[str, Any]] = {
+    "language": {
+        "type": "string",
+        "enum": sorted(WHISPER_LANGUAGES),
+        "description": "ISO-639-1 code of the spoken language; omit it to auto-detect.",
+    },
+    "advanced": {
+        "type": "boolean",
+        "default": False,
+        "description": "true: word alignment and (if `diarize`) speaker diarization. Booleans also accept 1/0, yes/no.",
+    },
+    "diarize": {
+        "type": "boolean",
+        "default": True,
+        "description": "Speaker diarization; effective only with advanced=true; needs HF_TOKEN on the ASR service.",
+    },
+    "min_speakers": {"type": "integer", "minimum": 1, "description": "Lower bound for diarization (<= max_speakers)."},
+    "max_speakers": {"type": "integer", "minimum": 1, "description": "Upper bound for diarization."},
+    "timestamp_granularities[]": {
+        "type": "array",
+        "items": {"type": "string", "enum": list(GRANULARITIES)},
+        "default": ["segment"],
+        "description": "`word` adds word timestamps (implies alignment).",
+    },
+}
+
+_SEGMENT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "start": {"type": "number"},
+        "end": {"type": "number"},
+        "text": {"type": "string"},
+        "speaker": {"type": "string"},
+    },
+}
+_WORD = {
+    "type": "object",
+    "properties": {"word": {"type": "string"}, "start": {"type": "number"}, "end": {"type": "number"}},
+}
+_JSON_RESULT = {
+    "oneOf": [
+        {"title": "json", "type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}},
+        {
+            "title": "verbose_json",
+            "type": "object",
+            "properties": {
+                "task": {"type": "string", "enum": ["transcribe", "translate"]},
+                "language": {"type": "string", "example": "english"},
+                "duration": {"type": "number"},
+                "text": {"type": "string"},
+                "segments": {"type": "array", "items": _SEGMENT},
+                "words": {"type": "array", "items": _WORD},
+            },
+        },
+        {
+            "title": "advanced json / diarized_json",
+            "type": "object",
+            "properties": {
+                "text": {"type": "string"},
+                "language": {"type": "string"},
+                "segments": {"type": "array", "items": _SEGMENT},
+                "diarization": {"type": "array", "items": {"type": "object"}},
+                "speakers": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+    ]
+}
+
+
+def _openapi(task: Literal["transcribe", "translate"]) -> dict[str, Any]:
+    formats = TRANSCRIPTION_FORMATS if task == "transcribe" else TRANSLATION_FORMATS
+    properties = dict(_COMMON_FIELDS)
+    properties["response_format"] = {
+        "type": "string",
+        "enum": list(formats),
+        "default": "json",
+        "description": "text, srt and vtt are sent as text/plain.",
+    }
+    if task == "transcribe":
+        properties.update(_TRANSCRIPTION_ONLY)
+    # Swagger UI sends fields in this order: the file last lets the upload stream straight through.
+    properties["file"] = properties.pop("file")
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "required": ["file", "model"], "properties": properties},
+                    "encoding": {"timestamp_granularities[]": {"style": "form", "explode": True}},
+                }
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "The transcription, in the requested response_format.",
+                "content": {
+                    "application/json": {"schema": _JSON_RESULT},
+                    "text/plain": {
+                        "schema": {"type": "string"},
+                        "example": "1\n00:00:00,000 --> 00:00:03,000\nHello there.\n\n",
+                    },
+                    "text/event-stream": {
+                        "schema": {"type": "string"},
+                        "example": 'data: {"type": "transcript.text.delta", "delta": "Hello"}\n\n'
+                        'data: {"type": "transcript.text.done", "text": "Hello there."}\n\n',
+                    },
+                },
+            },
+        },
+    }
+
+
+_ERRORS = error_responses(400, 413, 415, 429, 502, 503, 504)
+
+
+@router.post(
+    "/v1/audio/transcriptions",
+    summary="Transcribe audio",
+    description="OpenAI-compatible transcription with WhisperX; `advanced=true` adds alignment and diarization. "
+    "The upload streams to the ASR service as it arrives.",
+    response_class=Response,
+    responses=_ERRORS,
+    openapi_extra=_openapi("transcribe"),
+)
+async def create_transcription(request: Request) -> Response:
+    return _handler(request, "transcribe")
+
+
+@router.post(
+    "/v1/audio/translations",
+    summary="Translate audio into English",
+    description="OpenAI-compatible translation (WhisperX task `translate`).",
+    response_class=Response,
+    responses=_ERRORS,
+    openapi_extra=_openapi("translate"),
+)
+async def create_translation(request: Request) -> Response:
+    return _handler(request, "translate")

@@ -1,0 +1,63 @@
+"""Gateway settings (environment variables, unprefixed)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from common.service import ServiceSettings
+
+GIB = 1024**3
+
+
+class Settings(ServiceSettings):
+    """Everything the gateway can be told. Each field's env name is its upper-cased name."""
+
+    port: int = Field(default=5000, description="Port the public gateway listens on.")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Uvicorn worker processes. More than one spreads requests over several cores.",
+    )
+    asr_base_url: str = Field(default="http://127.0.0.1:5001", description="Base URL of the ASR (WhisperX) service.")
+    tts_base_url: str = Field(default="http://127.0.0.1:5002", description="Base URL of the TTS (Coqui) service.")
+    max_upload_bytes: int = Field(
+        default=GIB,
+        ge=1,
+        description="Largest accepted transcription/translation request body; larger ones get 413 "
+        "before any backend sees them.",
+    )
+    max_form_field_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest total size of the multipart form's text fields (everything but the file).",
+    )
+    max_json_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest accepted JSON body for /v1/audio/speech."
+    )
+    connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Time allowed to open a connection to a backend."
+    )
+    asr_read_timeout_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Longest silence from the ASR service while a transcription runs (idle-read timeout; "
+        "there is no overall timeout, so hours of audio are fine).",
+    )
+    tts_timeout_seconds: float = Field(
+        default=600.0, gt=0, description="Overall time allowed for one speech request, streaming included."
+    )
+    ready_timeout_seconds: float = Field(
+        default=2.0, gt=0, description="Time /readyz waits for each backend's /healthz."
+    )
+    spool_dir: str | None = Field(
+        default=None,
+        description="Where an upload whose file part comes before its fields is spooled while the form is "
+        "read (default: the system temp dir). Files are deleted when the request ends.",
+    )
+    backend_max_connections: int = Field(default=1000, ge=1, description="Most concurrent connections to each backend.")
+    chunk_bytes: int = Field(
+        default=256 * 1024,
+        ge=4096,
+        description="Read size when streaming a spooled upload to the ASR service.",
+    )

@@ -1,0 +1,108 @@
+"""Model lifetime with MODEL_TTL_SECONDS=0, by-name loading from the HF cache, load failures, cancellation."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.asr.conftest import asr_env, spooled_uploads, transcribe
+from tests.fixtures import asr_models
+from tests.fixtures.speech import MORE_SENTENCES, SENTENCE, SENTENCES, speech_file
+from tests.servers import Server, run_service
+
+
+@pytest.fixture(scope="module")
+def turbo_ttl0(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """WHISPERX_MODEL=turbo resolved through a Hugging Face cache, offline, unloading after every
+    request. The cache holds tiny.en planted under the repo faster-whisper maps ``turbo`` to: the
+    by-name code path users run, without the 1.6 GB download."""
+    tmp = tmp_path_factory.mktemp("asr-ttl0")
+    env = asr_env(tmp, WHISPERX_MODEL="turbo", MODEL_TTL_SECONDS="0", CHUNK_SECONDS="10",
+                  CHUNK_THRESHOLD_SECONDS="10")  # fmt: skip
+    asr_models.plant_in_hf_cache(asr_models.tiny_en_path(), Path(env["HF_HOME"]))
+    with run_service("asr", env, tmp_dir=tmp) as server:
+        yield server
+
+
+def _state(server: Server) -> str:
+    return httpx.get(f"{server.url}/healthz").json()["model"]
+
+
+def _rss(server: Server) -> int:
+    return psutil.Process(server.process.pid).memory_info().rss
+
+
+def test_by_name_model_loads_from_the_cache_and_is_released_after_each_request(turbo_ttl0: Server) -> None:
+    assert _state(turbo_ttl0) == "not_loaded"
+    first = transcribe(turbo_ttl0, speech_file(SENTENCE, "wav"), model="turbo")
+    assert first.status_code == 200, first.text
+    assert "lazy dog" in first.json()["text"].lower()
+    assert _state(turbo_ttl0) == "not_loaded"
+    # Libraries are imported now; what a loaded model adds must be given back after the request.
+    before = _rss(turbo_ttl0)
+    peak = before
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _rss(turbo_ttl0))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        second = transcribe(turbo_ttl0, speech_file(SENTENCE, "mp3"), model="whisper-1")
+    finally:
+        done.set()
+        sampler.join()
+    assert second.status_code == 200
+    after = _rss(turbo_ttl0)
+    assert _state(turbo_ttl0) == "not_loaded"
+    assert "unloading whisper:turbo" in turbo_ttl0.log()
+    grown, held = peak - before, after - before
+    assert grown > 50 * 2**20, f"loading the model should show in RSS (grew {grown / 2**20:.0f} MiB)"
+    assert held < 0.5 * grown, f"RSS kept {held / 2**20:.0f} MiB of the {grown / 2**20:.0f} MiB the model used"
+
+
+def test_client_that_disconnects_stops_the_work(turbo_ttl0: Server) -> None:
+    path = speech_file(SENTENCES + MORE_SENTENCES, "mp3")  # three 10 s chunks
+    with (
+        httpx.Client(timeout=120) as client,
+        client.stream(
+            "POST", f"{turbo_ttl0.url}/v1/audio/transcriptions",
+            data={"model": "whisper-1", "stream": "true"}, files={"file": (path.name, path.read_bytes())},
+        ) as response,
+    ):  # fmt: skip
+        assert response.status_code == 200
+        first = next(response.iter_lines())
+        assert first.startswith('data: {"type": "transcript.text.delta"')
+    # Connection closed after the first chunk: the rest is cancelled and the model released.
+    deadline = time.monotonic() + 30
+    while "transcription stream cancelled" not in turbo_ttl0.log() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "transcription stream cancelled" in turbo_ttl0.log()
+    while _state(turbo_ttl0) != "not_loaded" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _state(turbo_ttl0) == "not_loaded"
+    assert spooled_uploads(turbo_ttl0) == []
+
+
+@pytest.mark.parametrize("model", ["/nonexistent/whisper-model", "large-v3"])
+def test_model_that_cannot_be_loaded_is_503_naming_model_and_setting(tmp_path: Path, model: str) -> None:
+    """A missing directory, or a name that is neither cached nor downloadable (hub offline)."""
+    with run_service("asr", asr_env(tmp_path, WHISPERX_MODEL=model, MODEL_TTL_SECONDS="0"), tmp_dir=tmp_path) as server:
+        for _ in range(2):  # the failure leaves nothing stuck: the next request is answered the same way
+            response = transcribe(server, speech_file(SENTENCE, "wav"))
+            assert response.status_code == 503
+            error = response.json()["error"]
+            assert model in error["message"] and "WHISPERX_MODEL" in error["message"]
+            assert error["type"] == "server_error"
+        assert _state(server) == "failed"
+        assert spooled_uploads(server) == []

@@ -1,0 +1,66 @@
+"""The public request contract shared by the gateway and the backends."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.api_types import parse_bool, parse_transcription_form
+from common.errors import APIError
+
+
+@pytest.mark.parametrize("raw", ["true", "TRUE", "1", "yes", "Yes"])
+def test_bool_true_spellings(raw: str) -> None:
+    assert parse_bool(raw, "advanced", False) is True
+
+
+@pytest.mark.parametrize("raw", ["false", "False", "0", "no", "NO"])
+def test_bool_false_spellings(raw: str) -> None:
+    assert parse_bool(raw, "advanced", True) is False
+
+
+@pytest.mark.parametrize("raw", ["maybe", "2", "on", "t"])
+def test_bool_other_values_are_400(raw: str) -> None:
+    with pytest.raises(APIError) as caught:
+        parse_bool(raw, "diarize", True)
+    assert caught.value.status == 400 and caught.value.param == "diarize"
+
+
+def test_transcription_defaults() -> None:
+    params = parse_transcription_form({"model": ["whisper-1"]}, "transcribe")
+    assert params.response_format == "json" and params.language is None
+    assert params.advanced is False and params.diarize is True
+    assert params.timestamp_granularities == ("segment",) and not params.needs_alignment
+
+
+def test_word_granularity_implies_alignment_and_diarized_json_implies_diarization() -> None:
+    words = parse_transcription_form(
+        {"model": ["turbo"], "timestamp_granularities[]": ["word", "segment"]}, "transcribe"
+    )
+    assert words.needs_alignment and not words.needs_diarization
+    diarized = parse_transcription_form({"model": ["turbo"], "response_format": ["diarized_json"]}, "transcribe")
+    assert diarized.advanced and diarized.needs_diarization
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({}, "model"),
+        ({"model": ["tts-1"]}, "model"),
+        ({"model": ["whisper-1"], "response_format": ["xml"]}, "response_format"),
+        ({"model": ["whisper-1"], "language": ["xx"]}, "language"),
+        ({"model": ["whisper-1"], "temperature": ["1.5"]}, "temperature"),
+        ({"model": ["whisper-1"], "min_speakers": ["0"]}, "min_speakers"),
+        ({"model": ["whisper-1"], "min_speakers": ["3"], "max_speakers": ["2"]}, "min_speakers"),
+        ({"model": ["whisper-1"], "timestamp_granularities[]": ["char"]}, "timestamp_granularities[]"),
+    ],
+)
+def test_transcription_errors_name_the_parameter(fields: dict[str, list[str]], param: str) -> None:
+    with pytest.raises(APIError) as caught:
+        parse_transcription_form(fields, "transcribe")
+    assert caught.value.status == 400 and caught.value.param == param
+
+
+def test_translation_rejects_diarized_json() -> None:
+    with pytest.raises(APIError) as caught:
+        parse_transcription_form({"model": ["whisper-1"], "response_format": ["diarized_json"]}, "translate")
+    assert caught.value.param == "response_format"

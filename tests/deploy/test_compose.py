@@ -1,0 +1,218 @@
+"""docker-compose.yml (and the CPU override) as Docker Compose itself reads them: only the gateway
+is published, everything sits on the external infra-net network, caches are the seed's volumes,
+backends get a GPU, health gates the gateway's start, and every setting can be set from .env."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.deploy.deployment import (
+    ASR,
+    ASR_MODELS,
+    BACKENDS,
+    ROOT,
+    SERVICES,
+    TTS_CACHE,
+    compose_config,
+)
+from tests.servers import free_port, run_service
+
+# Settings the compose file fixes instead of taking them from .env.
+FIXED_BY_IMAGE = {"HOST", "PORT"}  # the settings default 0.0.0.0 and each image's ENV PORT
+GATEWAY_URLS = {"ASR_BASE_URL": "http://asr:5001", "TTS_BASE_URL": "http://coqui-tts:5002"}
+
+
+def test_exactly_the_three_services(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) == {service.name for service in SERVICES}
+
+
+def test_only_the_gateway_is_published_on_5148(compose: dict[str, Any]) -> None:
+    ports = compose["services"]["gateway"]["ports"]
+    assert [(port["published"], port["target"], port["protocol"]) for port in ports] == [("5148", 5000, "tcp")]
+    for backend in BACKENDS:
+        assert "ports" not in compose["services"][backend.name], f"{backend.name} must not be published"
+
+
+def test_every_service_is_on_the_external_infra_net(compose: dict[str, Any]) -> None:
+    assert set(compose["networks"]) == {"infra-net"}
+    network = compose["networks"]["infra-net"]
+    assert (network["name"], network["external"]) == ("infra-net", True)  # created by hand, shared
+    for service in SERVICES:
+        assert set(compose["services"][service.name]["networks"]) == {"infra-net"}
+
+
+def test_each_service_is_built_from_its_own_folder(compose: dict[str, Any]) -> None:
+    for service in SERVICES:
+        build = compose["services"][service.name]["build"]
+        assert Path(build["context"]) == ROOT  # the root: images need pyproject.toml and common/
+        assert build["dockerfile"] == f"{service.name}/Dockerfile"
+        assert service.dockerfile.is_file()
+
+
+def _binds(service: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(volume["source"], volume["target"]) for volume in service.get("volumes", []) if volume["type"] == "bind"]
+
+
+def test_model_caches_are_the_seed_volumes(compose: dict[str, Any]) -> None:
+    assert _binds(compose["services"]["asr"]) == [("/mnt/ssd1/whisper/models", ASR_MODELS)]
+    assert _binds(compose["services"]["coqui-tts"]) == [("/mnt/ssd1/whisper/coqui-cache", TTS_CACHE)]
+    assert "volumes" not in compose["services"]["gateway"]
+
+
+def test_cache_host_folders_can_be_moved_from_env(compose_home: Path) -> None:
+    env_file = compose_home / "paths.env"
+    env_file.write_text("ASR_MODELS_PATH=/data/models\nCOQUI_CACHE_PATH=/data/coqui\n")
+    config = compose_config("docker-compose.yml", env_file=env_file, home=compose_home)
+    assert _binds(config["services"]["asr"]) == [("/data/models", ASR_MODELS)]
+    assert _binds(config["services"]["coqui-tts"]) == [("/data/coqui", TTS_CACHE)]
+
+
+def _gpu_devices(service: dict[str, Any]) -> list[dict[str, Any]]:
+    return service.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices", [])
+
+
+def test_backends_reserve_an_nvidia_gpu(compose: dict[str, Any]) -> None:
+    for backend in BACKENDS:
+        devices = _gpu_devices(compose["services"][backend.name])
+        assert len(devices) == 1, backend.name
+        assert devices[0]["driver"] == "nvidia"
+        assert devices[0]["capabilities"] == ["gpu"]
+        assert devices[0]["device_ids"] == ["0"]  # one GPU each, the first unless told otherwise
+    assert _gpu_devices(compose["services"]["gateway"]) == []
+
+
+def test_backends_can_be_put_on_separate_gpus(compose_home: Path) -> None:
+    env_file = compose_home / "gpus.env"
+    env_file.write_text("ASR_GPU=0\nTTS_GPU=1\n")
+    config = compose_config("docker-compose.yml", env_file=env_file, home=compose_home)
+    assert _gpu_devices(config["services"]["asr"])[0]["device_ids"] == ["0"]
+    assert _gpu_devices(config["services"]["coqui-tts"])[0]["device_ids"] == ["1"]
+
+
+def test_cpu_override_drops_the_gpus_and_keeps_the_rest(compose: dict[str, Any], compose_cpu: dict[str, Any]) -> None:
+    for backend in BACKENDS:
+        cpu_service = compose_cpu["services"][backend.name]
+        assert "deploy" not in cpu_service
+        assert cpu_service["environment"]["DEVICE"] == "cpu"
+        gpu_service = {key: value for key, value in compose["services"][backend.name].items() if key != "deploy"}
+        assert {key: value for key, value in cpu_service.items() if key != "environment"} == {
+            key: value for key, value in gpu_service.items() if key != "environment"
+        }
+    assert compose_cpu["services"]["gateway"] == compose["services"]["gateway"]
+
+
+def test_gateway_waits_for_healthy_backends(compose: dict[str, Any]) -> None:
+    depends_on = compose["services"]["gateway"]["depends_on"]
+    assert {name: dependency["condition"] for name, dependency in depends_on.items()} == {
+        "asr": "service_healthy",
+        "coqui-tts": "service_healthy",
+    }
+    for backend in BACKENDS:
+        assert "depends_on" not in compose["services"][backend.name]
+
+
+def test_restart_and_graceful_stop(compose: dict[str, Any]) -> None:
+    for service in SERVICES:
+        config = compose["services"][service.name]
+        assert config["restart"] == "unless-stopped"
+        # uvicorn drains in-flight requests for up to 30 s after SIGTERM before Docker's SIGKILL.
+        assert _seconds(config["stop_grace_period"]) > 30
+
+
+def _seconds(duration: str) -> float:
+    units = {"h": 3600, "m": 60, "s": 1}
+    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", duration)
+    assert "".join(f"{number}{unit}" for number, unit in parts) == duration, duration
+    return sum(float(number) * units[unit] for number, unit in parts)
+
+
+def test_gateway_reaches_the_backends_by_service_name(compose: dict[str, Any]) -> None:
+    environment = compose["services"]["gateway"]["environment"]
+    for name, url in GATEWAY_URLS.items():
+        assert environment[name] == url
+    for backend in BACKENDS:
+        url = urlsplit(environment["ASR_BASE_URL" if backend is ASR else "TTS_BASE_URL"])
+        assert (url.hostname, url.port) == (backend.name, backend.port)
+
+
+def test_every_setting_is_forwarded_from_env(compose: dict[str, Any]) -> None:
+    """Each service's environment names exactly its settings (less those compose fixes), so any
+    setting documented in .env.example reaches the service that has it, and nothing else does."""
+    for service in SERVICES:
+        environment = compose["services"][service.name]["environment"]
+        expected = set(service.setting_names()) - FIXED_BY_IMAGE
+        assert set(environment) == expected, (
+            f"{service.name}: add {sorted(expected - set(environment))} / remove "
+            f"{sorted(set(environment) - expected)} in docker-compose.yml's environment"
+        )
+        unset = {name for name, value in environment.items() if value is None}
+        # Unset in .env -> absent in the container -> the settings class's default applies.
+        assert unset == expected - set(GATEWAY_URLS) - {"TTS_ENGINE"}, service.name
+
+
+def test_env_file_values_reach_their_services(compose_home: Path) -> None:
+    env_file = compose_home / "values.env"
+    env_file.write_text("HF_TOKEN=hf_test\nWHISPERX_MODEL=small\nMAX_QUEUE=3\nLOG_LEVEL=debug\nTTS_ENGINE=piper\n")
+    config = compose_config("docker-compose.yml", env_file=env_file, home=compose_home)
+    asr, tts, gateway = (config["services"][name]["environment"] for name in ("asr", "coqui-tts", "gateway"))
+    assert asr["HF_TOKEN"] == "hf_test"
+    assert "HF_TOKEN" not in tts and "HF_TOKEN" not in gateway
+    assert asr["WHISPERX_MODEL"] == "small"
+    assert asr["MAX_QUEUE"] == tts["MAX_QUEUE"] == "3"
+    assert asr["LOG_LEVEL"] == tts["LOG_LEVEL"] == gateway["LOG_LEVEL"] == "debug"
+    assert tts["TTS_ENGINE"] == "piper"
+
+
+def test_compose_environment_is_valid_for_the_settings(
+    compose: dict[str, Any], compose_cpu: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What compose sets (GPU and CPU variants) is accepted by each settings class."""
+    for config in (compose, compose_cpu):
+        for service in SERVICES:
+            with monkeypatch.context() as patch:
+                for name in service.setting_names():
+                    patch.delenv(name, raising=False)
+                for name, value in config["services"][service.name]["environment"].items():
+                    if value is not None:
+                        patch.setenv(name, value)
+                service.settings_class()()
+
+
+def _health_command(compose: dict[str, Any], service: str) -> list[str]:
+    healthcheck = compose["services"][service]["healthcheck"]
+    assert healthcheck["test"][0] == "CMD"  # exec form: needs no shell, only the image's python
+    return healthcheck["test"][1:]
+
+
+def test_every_service_has_a_healthcheck_on_its_healthz(compose: dict[str, Any]) -> None:
+    for service in SERVICES:
+        healthcheck = compose["services"][service.name]["healthcheck"]
+        command = _health_command(compose, service.name)
+        assert command[:2] == ["python", "-c"]
+        assert f"http://127.0.0.1:{service.port}/healthz" in command[2]
+        assert _seconds(healthcheck["timeout"]) < _seconds(healthcheck["interval"])
+        assert healthcheck["retries"] >= 3
+
+
+def _run_health_command(command: list[str], port_from: int, port_to: int) -> int:
+    code = command[2].replace(f"127.0.0.1:{port_from}/", f"127.0.0.1:{port_to}/")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30).returncode
+
+
+def test_healthchecks_pass_on_the_real_services_and_fail_without_them(compose: dict[str, Any], tmp_path: Path) -> None:
+    """Each healthcheck command, run as the container runs it (pointed at the port the test server
+    got), exits 0 against the real service and non-zero when nothing answers."""
+    for service in SERVICES:
+        command = _health_command(compose, service.name)
+        with run_service(service.module, {"MODEL_TTL_SECONDS": "0"}, tmp_dir=tmp_path) as server:
+            port = urlsplit(server.url).port
+            assert port is not None
+            assert _run_health_command(command, service.port, port) == 0, server.log()[-2000:]
+        assert _run_health_command(command, service.port, free_port()) != 0

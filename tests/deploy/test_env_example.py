@@ -1,0 +1,74 @@
+""".env.example documents every setting of every service with its real default."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.deploy.deployment import ROOT, SERVICES, compose_config
+
+ENV_EXAMPLE = ROOT / ".env.example"
+
+
+def _generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("env_example", ROOT / "deploy" / "env_example.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_env_example_is_up_to_date_with_the_settings() -> None:
+    assert ENV_EXAMPLE.read_text() == _generator().render(), (
+        "settings changed: run `python deploy/env_example.py > .env.example`"
+    )
+
+
+def test_every_setting_is_documented_once_with_a_description() -> None:
+    text = ENV_EXAMPLE.read_text()
+    lines = [line.removeprefix("# ") for line in text.splitlines()]
+    for service in SERVICES:
+        for name in service.setting_names():
+            assignments = [line for line in lines if line.startswith(f"{name}=")]
+            assert len(assignments) == 1, name
+    for match in re.finditer(r"\n\n((?:# .*\n)*)# (\w+)=", text):
+        assert match.group(1).strip(), f"{match.group(2)} has no description"
+
+
+def test_hf_token_is_ready_to_fill_in() -> None:
+    assert "\nHF_TOKEN=\n" in ENV_EXAMPLE.read_text()
+
+
+def test_documented_defaults_reach_the_services_as_their_defaults(
+    compose_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Uncommenting every documented setting changes nothing: docker compose hands the values to
+    the services and each settings class reads them back as its defaults (wherever the value
+    shown is that service's default: a shared name shows the first service's)."""
+    generator = _generator()
+    lines = re.findall(r"^(?:# )?([A-Z][A-Z0-9_]*=.*)$", ENV_EXAMPLE.read_text(), flags=re.MULTILINE)
+    shown = dict(line.split("=", 1) for line in lines if not line.startswith("COMPOSE_FILE="))
+    env_file = compose_home / "documented.env"
+    env_file.write_text("".join(f"{name}={value}\n" for name, value in shown.items()))
+    config = compose_config("docker-compose.yml", env_file=env_file, home=compose_home)
+    compared = 0
+    for service in SERVICES:
+        environment = config["services"][service.name]["environment"]
+        with monkeypatch.context() as patch:
+            for name in service.setting_names():
+                patch.delenv(name, raising=False)
+            for name, value in environment.items():
+                patch.setenv(name, value)
+            documented = service.settings_class()()
+        for field, info in service.settings_class().model_fields.items():
+            default = info.get_default(call_default_factory=True)
+            if environment.get(field.upper()) == shown.get(field.upper()) == generator.render_value(default):
+                assert getattr(documented, field) == default, f"{service.name}: {field.upper()}"
+                compared += 1
+    assert compared > 20, compared

@@ -1,0 +1,149 @@
+"""deploy/k8s: the kustomization renders to manifests that pass the Kubernetes schemas (strict:
+no unknown fields), and wire the stack as docker-compose.yml does: only the gateway exposed,
+backends behind ClusterIP Services with a GPU each, /healthz probes, PVC-backed caches."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.deploy.deployment import ASR, ASR_MODELS, BACKENDS, GATEWAY, ROOT, SERVICES, TTS, TTS_CACHE, Service
+
+K8S = ROOT / "deploy" / "k8s"
+KUBERNETES_VERSION = "1.31"  # the oldest release the manifests must still fit
+CLUSTER_SCOPED = {"Namespace"}
+
+
+def render(folder: Path) -> list[dict[str, Any]]:
+    """What ``kustomize build`` makes of a kustomization that only lists resources and a namespace
+    (the only features this one uses; anything else fails here rather than being ignored)."""
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    unsupported = set(kustomization) - {"apiVersion", "kind", "namespace", "resources"}
+    assert not unsupported, f"render() does not apply {unsupported}"
+    documents = []
+    for resource in kustomization["resources"]:
+        for document in yaml.safe_load_all((folder / resource).read_text()):
+            if document["kind"] not in CLUSTER_SCOPED:
+                document["metadata"]["namespace"] = kustomization["namespace"]
+            documents.append(document)
+    return documents
+
+
+@pytest.fixture(scope="module")
+def manifests() -> list[dict[str, Any]]:
+    return render(K8S)
+
+
+def find(manifests: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    matches = [doc for doc in manifests if doc["kind"] == kind and doc["metadata"]["name"] == name]
+    assert len(matches) == 1, f"{kind}/{name}"
+    return matches[0]
+
+
+def test_manifests_pass_the_kubernetes_schemas(manifests: list[dict[str, Any]]) -> None:
+    for document in manifests:
+        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with its built-in kustomize) not installed")
+def test_kubectl_kustomize_renders_the_same_resources(manifests: list[dict[str, Any]]) -> None:
+    result = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=60, check=True)
+    rendered = list(yaml.safe_load_all(result.stdout))
+
+    def key(document: dict[str, Any]) -> str:
+        return f"{document['kind']}/{document['metadata'].get('namespace')}/{document['metadata']['name']}"
+
+    assert sorted(map(key, rendered)) == sorted(map(key, manifests))
+    assert {key(doc): doc for doc in rendered} == {key(doc): doc for doc in manifests}
+
+
+def _container(manifests: list[dict[str, Any]], service: Service) -> dict[str, Any]:
+    deployment = find(manifests, "Deployment", service.name)
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def test_each_service_runs_its_image_on_its_port(manifests: list[dict[str, Any]], compose: dict[str, Any]) -> None:
+    for service in SERVICES:
+        container = _container(manifests, service)
+        # The images docker compose builds (retagged for a registry with `kustomize edit set image`).
+        assert container["image"] == compose["services"][service.name]["image"]
+        assert container["ports"] == [{"name": "http", "containerPort": service.port}]
+
+
+def test_services_select_their_pods_and_only_the_gateway_is_exposed(manifests: list[dict[str, Any]]) -> None:
+    for service in SERVICES:
+        k8s_service = find(manifests, "Service", service.name)
+        assert k8s_service["spec"].get("type", "ClusterIP") == "ClusterIP"
+        pod_labels = find(manifests, "Deployment", service.name)["spec"]["template"]["metadata"]["labels"]
+        assert k8s_service["spec"]["selector"].items() <= pod_labels.items()
+        assert [port["targetPort"] for port in k8s_service["spec"]["ports"]] == ["http"]
+    ingress_backends = [
+        path["backend"]["service"]["name"]
+        for ingress in manifests
+        if ingress["kind"] == "Ingress"
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    assert ingress_backends == ["gateway"]
+    services = [doc for doc in manifests if doc["kind"] == "Service"]
+    assert {doc["spec"].get("type", "ClusterIP") for doc in services} == {"ClusterIP"}
+
+
+def _config(manifests: list[dict[str, Any]], service: Service) -> dict[str, str]:
+    container = _container(manifests, service)
+    names = [source["configMapRef"]["name"] for source in container.get("envFrom", [])]
+    data: dict[str, str] = {}
+    for name in names:
+        data.update(find(manifests, "ConfigMap", name)["data"])
+    return data
+
+
+def test_gateway_reaches_the_backends_through_their_services(manifests: list[dict[str, Any]]) -> None:
+    config = _config(manifests, GATEWAY)
+    for backend, setting in ((ASR, "ASR_BASE_URL"), (TTS, "TTS_BASE_URL")):
+        url = urlsplit(config[setting])
+        k8s_service = find(manifests, "Service", backend.name)
+        assert url.hostname == k8s_service["metadata"]["name"]  # same namespace: the short DNS name
+        assert url.port in [port["port"] for port in k8s_service["spec"]["ports"]]
+
+
+def test_config_uses_real_setting_names(manifests: list[dict[str, Any]]) -> None:
+    for service in SERVICES:
+        unknown = set(_config(manifests, service)) - set(service.setting_names())
+        assert not unknown, f"{service.name}: {unknown} are not settings of the service"
+        service.settings_class()(**{name.lower(): value for name, value in _config(manifests, service).items()})
+
+
+def test_backends_get_a_gpu_probes_and_a_pvc_cache(manifests: list[dict[str, Any]]) -> None:
+    caches = {ASR.name: ASR_MODELS, TTS.name: TTS_CACHE}
+    for backend in BACKENDS:
+        deployment = find(manifests, "Deployment", backend.name)
+        container = _container(manifests, backend)
+        assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+        for probe in ("readinessProbe", "livenessProbe"):
+            assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe
+        volumes = {volume["name"]: volume for volume in deployment["spec"]["template"]["spec"]["volumes"]}
+        (mount,) = container["volumeMounts"]
+        assert mount["mountPath"] == caches[backend.name]
+        claim = volumes[mount["name"]]["persistentVolumeClaim"]["claimName"]
+        find(manifests, "PersistentVolumeClaim", claim)
+        # uvicorn drains for up to 30 s after SIGTERM.
+        assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > 30
+    gateway = _container(manifests, GATEWAY)
+    assert "nvidia.com/gpu" not in gateway["resources"].get("limits", {})
+    assert gateway["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+
+
+def test_hf_token_comes_from_an_optional_secret(manifests: list[dict[str, Any]]) -> None:
+    (variable,) = [env for env in _container(manifests, ASR)["env"] if env["name"] == "HF_TOKEN"]
+    reference = variable["valueFrom"]["secretKeyRef"]
+    assert reference["key"] == "HF_TOKEN" and reference["optional"] is True

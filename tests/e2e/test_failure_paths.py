@@ -1,0 +1,39 @@
+"""Failure paths through the real stack: a TTS backend that goes away and comes back.
+
+The seed README's troubleshooting: while coqui-tts is not listening, speech gives
+``502 TTS backend request failed: ... connection refused``; once it is back, speech works again,
+without restarting the gateway.
+"""
+
+from __future__ import annotations
+
+import openai
+import pytest
+from openai import OpenAI
+
+from tests.e2e.checks import assert_audio
+from tests.e2e.stack import LocalStack
+
+
+def speak(client: OpenAI) -> bytes:
+    return client.audio.speech.create(
+        model="tts-1", voice="alloy", input="Are you there?", response_format="wav"
+    ).content
+
+
+def test_tts_down_gives_502_and_recovers_without_restarting_the_gateway(
+    coqui_stack: LocalStack, client: OpenAI
+) -> None:
+    gateway = coqui_stack.process_on_port(coqui_stack.ports["gateway"])
+    stopped = coqui_stack.stop_service("coqui-tts")
+
+    with pytest.raises(openai.InternalServerError) as error:
+        speak(client)
+    assert error.value.status_code == 502
+    assert error.value.body["message"].startswith("TTS backend request failed: "), error.value.body  # type: ignore[index]
+    assert "connect" in error.value.body["message"].lower()  # type: ignore[index]
+    assert gateway.is_running(), "the gateway must outlive its backends"
+
+    coqui_stack.start_service(stopped)
+    assert_audio(speak(client), "wav")
+    assert coqui_stack.process_on_port(coqui_stack.ports["gateway"]).pid == gateway.pid

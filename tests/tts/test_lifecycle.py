@@ -1,0 +1,102 @@
+"""MODEL_TTL_SECONDS=0: the model is loaded per request and released after it; requests run one
+at a time; a client that goes away stops synthesis."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import psutil
+import pytest
+
+from tests.fixtures.tiny_xtts import tiny_xtts_dir
+from tests.servers import Server, run_service
+from tests.tts.helpers import pcm_seconds, speak
+
+MB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    env = {"COQUI_MODEL": str(tiny_xtts_dir()), "MODEL_TTL_SECONDS": "0", "STREAM_CHUNK_TOKENS": "8"}
+    with run_service("coqui_tts", env, tmp_dir=tmp_path_factory.mktemp("ttl0")) as running:
+        yield running
+
+
+def _state(server: Server) -> str:
+    return httpx.get(f"{server.url}/healthz").json()["model"]
+
+
+def _rss(server: Server) -> int:
+    return psutil.Process(server.process.pid).memory_info().rss
+
+
+def _speak_sampling_rss(server: Server) -> tuple[httpx.Response, int]:
+    """A request, and the server's peak RSS while it ran."""
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _rss(server))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        response = speak(server, response_format="pcm")
+    finally:
+        done.set()
+        sampler.join()
+    return response, peak
+
+
+def test_model_is_released_after_each_request(server: Server) -> None:
+    assert _state(server) == "not_loaded"
+    first, _ = _speak_sampling_rss(server)  # also imports torch and Coqui, which stay
+    assert first.status_code == 200
+    assert _state(server) == "not_loaded"
+    before = _rss(server)
+
+    second, peak = _speak_sampling_rss(server)
+
+    assert second.status_code == 200
+    assert _state(server) == "not_loaded"
+    after = _rss(server)
+    assert peak - before > 100 * MB, "the model was in memory during the request"
+    assert after - before < 60 * MB, f"RSS {before / MB:.0f} MB before, {after / MB:.0f} MB after"
+
+
+def test_concurrent_requests_are_serialized(server: Server) -> None:
+    log_start = len(server.log())
+    with ThreadPoolExecutor(3) as pool:
+        responses = list(pool.map(lambda _: speak(server, response_format="pcm"), range(3)))
+
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert all(pcm_seconds(r.content) > 0 for r in responses)
+    # One request at a time: each load is followed by its unload before the next load.
+    events = [
+        "load" if "loading model" in line else "unload"
+        for line in server.log()[log_start:].splitlines()
+        if "loading model" in line or "common.lifecycle: unloading" in line
+    ]
+    assert events == ["load", "unload"] * 3
+
+
+def test_client_disconnect_stops_synthesis(server: Server) -> None:
+    text = " ".join(f"This is sentence number {n}." for n in range(30))
+    body = {"model": "tts-1", "input": text, "voice": "alloy", "response_format": "pcm", "stream": True}
+    log_start = len(server.log())
+    with httpx.stream("POST", f"{server.url}/v1/audio/speech", json=body, timeout=120) as response:
+        next(response.iter_raw())
+    # The connection is closed: synthesis stops long before thirty sentences are spoken.
+    deadline = time.monotonic() + 30
+    while "common.lifecycle: unloading" not in server.log()[log_start:]:
+        assert time.monotonic() < deadline, "synthesis did not stop after the client left"
+        time.sleep(0.2)
+    assert "client" in server.log()[log_start:]
+    assert speak(server, response_format="pcm").status_code == 200
