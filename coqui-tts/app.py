@@ -64,6 +64,9 @@ async def _audio(session: Session, engine: Engine, speech: Plan, request: Reques
                 yield data
         except Cancelled:
             log.info("synthesis stopped: the client went away")
+        except GeneratorExit:  # the streamed response was closed before the end
+            log.info("synthesis stopped: the client went away")
+            raise
         finally:
             with contextlib.suppress(ValueError):  # "generator already executing": it stops at its next check
                 pieces.close()

@@ -20,15 +20,15 @@ class Voices:
 
     def resolve(self, voice: str) -> tuple[str | None, str]:
         """(speaker, why) for a requested voice name."""
+        if not self.builtin:
+            return None, "default speaker reference"
         wanted = voice.strip().lower()
         for name in self.builtin:
             if name.lower() == wanted:
                 return name, "built-in speaker"
         if wanted in self.openai:
             return self.openai[wanted], f"OpenAI voice {wanted!r}"
-        if self.builtin:
-            return self.builtin[0], f"unknown voice {voice!r}: first built-in speaker"
-        return None, "default speaker reference"
+        return self.builtin[0], f"unknown voice {voice!r}: first built-in speaker"
 
     def listing(self) -> dict[str, Any]:
         """The body of GET /v1/audio/voices (the engine adds its own fields)."""

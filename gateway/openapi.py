@@ -20,6 +20,7 @@ SPEECH_REF = {"$ref": "#/components/schemas/SpeechRequest"}
 _ERROR_DESCRIPTIONS = {
     400: "Invalid request: the message names the parameter (`param`) and what is accepted.",
     404: "Not found.",
+    408: "The request body stalled (REQUEST_BODY_TIMEOUT_SECONDS).",
     413: "Request body too large.",
     415: "Unsupported Content-Type.",
     429: "The backend's queue is full; retry after `Retry-After` seconds.",

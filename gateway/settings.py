@@ -35,6 +35,11 @@ class Settings(ServiceSettings):
     max_json_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest accepted JSON body for /v1/audio/speech."
     )
+    request_body_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Longest pause allowed while a client sends its request body; a stalled upload gets 408.",
+    )
     connect_timeout_seconds: float = Field(
         default=5.0, gt=0, description="Time allowed to open a connection to a backend."
     )

@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from typing import Literal
 
-from starlette.types import Receive, Scope
+from starlette.types import Message, Receive, Scope
 
 from common.api_types import TranscriptionParams, parse_transcription_form
 from common.errors import APIError
@@ -35,6 +35,22 @@ SPOOL_WRITE_BYTES = 1024 * 1024  # disk writes are batched and done off the even
 
 class ClientGone(Exception):
     """The client disconnected while sending its upload."""
+
+
+async def receive_body(receive: Receive, timeout: float) -> Message:
+    """The next request message; 408 when the client stalls, ClientGone when it left."""
+    try:
+        async with asyncio.timeout(timeout):
+            message = await receive()
+    except TimeoutError:
+        raise APIError(
+            408,
+            f"The request body stalled: nothing arrived for {timeout:g} s (REQUEST_BODY_TIMEOUT_SECONDS).",
+            code="request_timeout",
+        ) from None
+    if message["type"] == "http.disconnect":
+        raise ClientGone
+    return message
 
 
 def too_large(limit: int) -> APIError:
@@ -138,9 +154,7 @@ class Upload:
             self._spool_path = None
 
     async def _read(self) -> bytes:
-        message = await self._receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
+        message = await receive_body(self._receive, self._settings.request_body_timeout_seconds)
         chunk: bytes = message.get("body", b"")
         self._more = message.get("more_body", False)
         self._received += len(chunk)

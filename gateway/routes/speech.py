@@ -14,19 +14,17 @@ from common.errors import APIError, validation_error
 from gateway.backends import ClientWatch, forward
 from gateway.openapi import SPEECH_REF, error_responses
 from gateway.routes.raw import RawExchange
-from gateway.upload import ClientGone
+from gateway.upload import ClientGone, receive_body
 
 router = APIRouter(tags=["audio"])
 JSON_CONTENT = [(b"content-type", b"application/json")]
 
 
-async def read_body(receive: Receive, limit: int) -> bytes:
+async def read_body(receive: Receive, limit: int, timeout: float) -> bytes:
     """The whole (small) request body, or 413 past ``limit``."""
     body = bytearray()
     while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
+        message = await receive_body(receive, timeout)
         body += message.get("body", b"")
         if len(body) > limit:
             raise APIError(413, f"The JSON body exceeds {limit} bytes (MAX_JSON_BYTES).", code="request_too_large")
@@ -48,7 +46,7 @@ def parse_speech(body: bytes) -> SpeechRequest:
     description="OpenAI-compatible text-to-speech with Coqui XTTS. With `stream=true` the audio is sent as it "
     "is synthesized (chunked transfer). Unknown JSON fields are ignored.",
     response_class=Response,
-    responses=error_responses(400, 413, 429, 502, 503, 504),
+    responses=error_responses(400, 408, 413, 429, 502, 503, 504),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -76,7 +74,7 @@ async def create_speech(request: Request) -> Response:
     async def handle(scope: Scope, receive: Receive, send: Send) -> None:
         settings = state.settings
         try:
-            body = await read_body(receive, settings.max_json_bytes)
+            body = await read_body(receive, settings.max_json_bytes, settings.request_body_timeout_seconds)
         except ClientGone:
             return
         payload = json.dumps(speech_backend_body(parse_speech(body))).encode()

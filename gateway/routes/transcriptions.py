@@ -189,7 +189,7 @@ def _openapi(task: Literal["transcribe", "translate"]) -> dict[str, Any]:
     }
 
 
-_ERRORS = error_responses(400, 413, 415, 429, 502, 503, 504)
+_ERRORS = error_responses(400, 408, 413, 415, 429, 502, 503, 504)
 
 
 @router.post(

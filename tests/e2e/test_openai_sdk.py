@@ -129,9 +129,16 @@ def test_voices_name_the_checkpoints_speakers_and_the_openai_mapping(coqui_stack
     assert set(voices["openai"].values()) == set(SPEAKERS)  # spread over both built-in speakers
 
 
+@pytest.fixture(params=["coqui_stack", "embedded_stack"], ids=["coqui", "piper"])
+def speech_client(request: pytest.FixtureRequest) -> OpenAI:
+    """Issue 9: every format and stream=true work the same with both TTS engines."""
+    stack: LocalStack = request.getfixturevalue(request.param)
+    return stack.openai_client()
+
+
 @pytest.mark.parametrize("response_format", SPEECH_FORMATS)
-def test_speech_create_gives_decodable_audio(client: OpenAI, response_format: str) -> None:
-    response = client.audio.speech.create(
+def test_speech_create_gives_decodable_audio(speech_client: OpenAI, response_format: str) -> None:
+    response = speech_client.audio.speech.create(
         model="tts-1",
         voice="alloy",
         input=SHORT_TEXT,
@@ -142,11 +149,11 @@ def test_speech_create_gives_decodable_audio(client: OpenAI, response_format: st
 
 
 @pytest.mark.parametrize("response_format", SPEECH_FORMATS)
-def test_speech_streamed_to_file(client: OpenAI, response_format: str, tmp_path: Path) -> None:
+def test_speech_streamed_to_file(speech_client: OpenAI, response_format: str, tmp_path: Path) -> None:
     path = tmp_path / f"speech.{response_format}"
-    with client.audio.speech.with_streaming_response.create(
+    with speech_client.audio.speech.with_streaming_response.create(
         model="coqui-tts",
-        voice="Viktor Eka",  # a built-in speaker of the checkpoint, by name
+        voice="Viktor Eka",  # the checkpoint's built-in speaker by name; Piper falls back to its own
         input=SHORT_TEXT,
         response_format=response_format,  # type: ignore[arg-type]
         speed=1.5,

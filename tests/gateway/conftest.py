@@ -39,13 +39,14 @@ def gateway(fake: Server, work_dir: Path, spool_dir: Path) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def strict_gateway(fake: Server, work_dir: Path) -> Iterator[Server]:
-    """Small upload limit and short timeouts."""
+    """Small upload limit and short timeouts (1 s for backends and for a stalled request body)."""
     env = {
         "ASR_BASE_URL": fake.url,
         "TTS_BASE_URL": fake.url,
         "MAX_UPLOAD_BYTES": "1000000",
         "TTS_TIMEOUT_SECONDS": "1",
         "ASR_READ_TIMEOUT_SECONDS": "1",
+        "REQUEST_BODY_TIMEOUT_SECONDS": "1",
     }
     with run_service("gateway", env, tmp_dir=work_dir) as server:
         yield server

@@ -172,3 +172,33 @@ def test_chunked_upload_over_limit_is_413(strict_gateway: Server, backend: FakeC
     assert all(not r.get("body_done") for r in backend.requests())
     if file_first:
         assert backend.requests() == []
+
+
+@pytest.mark.parametrize("file_first", [False, True], ids=["fields-first", "file-first"])
+def test_stalled_upload_is_408(strict_gateway: Server, backend: FakeControl, file_first: bool) -> None:
+    """A client that stops sending mid-body gets 408; no backend receives a whole request."""
+    form = Form(after=[MODEL]) if file_first else Form(before=[MODEL])
+    body = form.body()
+    host, port = strict_gateway.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
+            % (form.content_type.encode(), len(body))
+        )
+        sock.sendall(body[: len(body) // 2])  # ... and then nothing
+        answer = b""
+        while b"REQUEST_BODY_TIMEOUT_SECONDS" not in answer and (data := sock.recv(65536)):
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert all(not r.get("body_done") for r in backend.requests())
+
+
+def test_stalled_speech_body_is_408(strict_gateway: Server, backend: FakeControl) -> None:
+    host, port = strict_gateway.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b'POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"model"')
+        answer = b""
+        while b"request_timeout" not in answer and (data := sock.recv(65536)):
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert backend.requests() == []

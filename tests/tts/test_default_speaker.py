@@ -39,12 +39,12 @@ def server(tmp_path_factory: pytest.TempPathFactory, served: tuple[Path, str]) -
     cache = tmp / "tts-cache"
     env = {
         "COQUI_MODEL": str(tiny_xtts_dir(())),
-        "TTS_HOME": str(cache),  # the TTS cache: the reference goes to <cache>/default-speaker.flac
+        "TTS_HOME": str(cache),  # Coqui's cache is $TTS_HOME/tts: the reference goes there
         "DEFAULT_SPEAKER_URL": served[1],
         "MODEL_TTL_SECONDS": "600",
     }
     with run_service("coqui_tts", env, tmp_dir=tmp) as running:
-        yield running, cache / "default-speaker.flac"
+        yield running, cache / "tts" / "default-speaker.flac"
 
 
 def test_voices_say_every_voice_uses_the_default_reference(server: tuple[Server, Path]) -> None:

