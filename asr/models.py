@@ -50,6 +50,9 @@ def load_whisper(settings: Settings) -> WhisperModel:
         vad_method="pyannote",  # silero VAD is fetched from GitHub at load time; pyannote's ships in the wheel
         threads=settings.cpu_threads,
     )
+    # WhisperX gives no option for it: set the VAD's sliding-window hop on its pyannote inference.
+    inference = pipeline.vad_model.vad_pipeline._segmentation
+    inference.step = settings.vad_step * inference.duration
     return WhisperModel(
         pipeline=pipeline,
         base_options=pipeline.options,

@@ -62,9 +62,9 @@ async def _audio(session: Session, engine: Engine, speech: Plan, request: Reques
         try:
             while (data := await session.run(next, pieces, None)) is not None:
                 yield data
-        except Cancelled:
+        except Cancelled:  # the disconnect watcher stopped the worker
             log.info("synthesis stopped: the client went away")
-        except GeneratorExit:  # the streamed response was closed before the end
+        except (asyncio.CancelledError, GeneratorExit):  # the server noticed first
             log.info("synthesis stopped: the client went away")
             raise
         finally:

@@ -2,8 +2,8 @@
 # README command 2: install what the tests need, then run the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# espeak-ng/sox: test speech; ffmpeg: decoding checks; chromium: docs in a real browser;
+# curl: the README examples; espeak-ng/sox: test speech; ffmpeg: decoding checks; chromium: docs in a real browser;
 # nginx-light + wrk: the gateway benchmark's baseline and load tool.
-scripts/install.sh gateway,asr,tts,embedded,dev espeak-ng ffmpeg sox chromium nginx-light wrk
+scripts/install.sh gateway,asr,tts,embedded,dev curl espeak-ng ffmpeg sox chromium nginx-light wrk
 .venv/bin/python -m ruff check .
 exec .venv/bin/python -m pytest "$@"

@@ -16,6 +16,7 @@ Target: service inference within 1.15x of bare faster-whisper.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import tempfile
@@ -64,6 +65,9 @@ class Bare:
 
 
 def main() -> None:
+    # OpenMP worker threads otherwise spin after each run and steal the cores from the other
+    # side (this process and the service alternate on the same cores). Set before ctranslate2 loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="model name or directory (default: tiny.en)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -77,7 +81,8 @@ def main() -> None:
     timings: dict[str, list[float]] = {"service": [], "bare": [], "bare_vad": []}
     with tempfile.TemporaryDirectory() as tmp:
         env = {"WHISPERX_MODEL": model, "DEVICE": args.device, "CPU_THREADS": str(args.threads),
-               "MODEL_TTL_SECONDS": "3600", "HF_HUB_OFFLINE": "1"}  # fmt: skip
+               "MODEL_TTL_SECONDS": "3600", "HF_HUB_OFFLINE": "1",
+               "OMP_WAIT_POLICY": os.environ["OMP_WAIT_POLICY"]}  # fmt: skip
         with run_service("asr", env, tmp_dir=Path(tmp)) as server:
             cold = _post(server.url, clip)
             loaded = re.search(r"loaded model whisper:\S+ in ([\d.]+) s", server.log())

@@ -156,22 +156,33 @@ class CoquiEngine(Engine):
             yield chunk.detach().float().cpu().numpy()
 
 
+def _model_dir(name: str) -> Path:
+    """COQUI_MODEL as a directory: itself when local, else where Coqui's model manager puts it
+    (downloaded on first need; XTTS v2 comes from the Hugging Face hub into its cache)."""
+    local = Path(name)
+    if local.is_dir():
+        return local
+    from TTS.utils.manage import ModelManager
+
+    _, config_path, _ = ModelManager(progress_bar=False).download_model(name)
+    return Path(config_path).parent
+
+
 def load_coqui(settings: Settings) -> CoquiEngine:
-    """Load COQUI_MODEL: a local model directory, or a name the Coqui model manager downloads."""
+    """Load COQUI_MODEL (an XTTS model) the way Coqui's XTTS docs do, without the generic
+    Synthesizer wrapper, whose text segmenters this service does not use."""
     # XTTS asks for its licence on stdin otherwise, which a service cannot answer.
     os.environ.setdefault("COQUI_TOS_AGREED", "1")
     _allow_xtts_configs()
-    from TTS.api import TTS
+    from TTS.config import load_config
     from TTS.tts.models.xtts import Xtts
 
-    local = Path(settings.coqui_model)
-    if local.is_dir():
-        tts = TTS(model_path=str(local), config_path=str(local / "config.json"), progress_bar=False)
-    else:
-        tts = TTS(settings.coqui_model, progress_bar=False)
-    model = tts.synthesizer.tts_model
-    if not isinstance(model, Xtts):
-        raise ValueError(f"{settings.coqui_model} is a {type(model).__name__} model; this service runs XTTS models")
+    model_dir = _model_dir(settings.coqui_model)
+    config = load_config(str(model_dir / "config.json"))
+    if config.model != "xtts":
+        raise ValueError(f"{settings.coqui_model} is a {config.model} model; this service runs XTTS models")
+    model = Xtts(config)
+    model.load_checkpoint(config, checkpoint_dir=str(model_dir), eval=True)
     _fold_weight_norm(model.hifigan_decoder)
     model.to(resolve_device(settings.device))
     return CoquiEngine(model, settings)

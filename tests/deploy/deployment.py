@@ -9,6 +9,7 @@ import os
 import platform
 import re
 import subprocess
+import tomllib
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -115,10 +116,19 @@ def dockerfile_env(path: Path) -> dict[str, str]:
     return {key: value.strip('"') for key, value in env.items()}
 
 
-def installed_closure(project: str, extras: set[str]) -> set[str]:
-    """Canonical names of the distributions ``project[extras]`` pulls in, from installed metadata."""
+def project_requirements(extras: set[str]) -> list[str]:
+    """The project's own requirements for ``extras``, from pyproject.toml: what the image's
+    ``pip install .[extra]`` reads, even where the venv's installed metadata is older."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    optional = project["optional-dependencies"]
+    return [*project["dependencies"], *(line for extra in sorted(extras) for line in optional[extra])]
+
+
+def installed_closure(extras: set[str]) -> set[str]:
+    """Canonical names of the distributions the project with ``extras`` pulls in: its own
+    requirements, then theirs from the installed metadata."""
     seen: set[str] = set()
-    pending = [(project, frozenset(extras))]
+    pending = [(Requirement(line).name, frozenset(Requirement(line).extras)) for line in project_requirements(extras)]
     while pending:
         name, wanted = pending.pop()
         key = f"{canonicalize_name(name)}[{','.join(sorted(wanted))}]"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ast
 import sys
-import tomllib
 from importlib import metadata
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from packaging.utils import canonicalize_name
 
 from tests.deploy.deployment import BACKENDS, GATEWAY, ROOT, SERVICES, Service, installed_closure
 
-PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PACKAGE_DIRS = {"common": "common", **{service.module: service.name for service in SERVICES}}
 
 # Imports a service makes only on a path its image does not take, with the reason.
@@ -96,7 +94,7 @@ def third_party_imports(service: Service) -> dict[str, set[str]]:
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda service: service.name)
 def test_every_import_is_provided_by_the_image_extra(service: Service) -> None:
-    closure = installed_closure(PYPROJECT["project"]["name"], {service.extra})
+    closure = installed_closure({service.extra})
     providers = metadata.packages_distributions()
     missing = {}
     for module, files in sorted(third_party_imports(service).items()):
@@ -111,7 +109,6 @@ def test_every_import_is_provided_by_the_image_extra(service: Service) -> None:
 
 
 def test_gateway_image_gets_no_torch() -> None:
-    project = PYPROJECT["project"]["name"]
-    assert "torch" not in installed_closure(project, {GATEWAY.extra})
+    assert "torch" not in installed_closure({GATEWAY.extra})
     for backend in BACKENDS:  # the same walk does find it where it belongs
-        assert "torch" in installed_closure(project, {backend.extra})
+        assert "torch" in installed_closure({backend.extra})

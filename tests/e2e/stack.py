@@ -134,7 +134,7 @@ def run_launcher_to_exit(env: Mapping[str, str], log_path: Path, timeout: float)
     deadline = time.monotonic() + timeout
     while launcher.poll() is None:
         try:
-            seen.update(psutil.Process(launcher.pid).children())
+            seen.update(psutil.Process(launcher.pid).children(recursive=True))
         except psutil.NoSuchProcess:
             break
         if time.monotonic() > deadline:
@@ -152,7 +152,7 @@ def run_launcher_to_exit(env: Mapping[str, str], log_path: Path, timeout: float)
 def shutdown(stack: LocalStack, timeout: float = 60.0) -> None:
     """Ctrl-C the launcher; assert that it and every process it started are gone."""
     if stack.launcher.poll() is None:
-        stack.children = stack.children or psutil.Process(stack.launcher.pid).children()
+        stack.children = stack.children or psutil.Process(stack.launcher.pid).children(recursive=True)
     for process in stack.restarted:  # ours, not the launcher's: stop them like the launcher would
         process.terminate()
     if stack.launcher.poll() is None:
@@ -176,6 +176,8 @@ def shutdown(stack: LocalStack, timeout: float = 60.0) -> None:
 def local_stack(env: Mapping[str, str], *, log_path: Path, timeout: float = 240.0) -> Iterator[LocalStack]:
     """The whole stack on free loopback ports, with ``env`` (service settings) on top of ours."""
     ports = {name: free_port() for name in SERVICES}
+    while len(set(ports.values())) < len(SERVICES):  # the OS may hand out a just-released port again
+        ports = {name: free_port() for name in SERVICES}
     launcher_env = {
         "GATEWAY_PORT": str(ports["gateway"]),
         "ASR_PORT": str(ports["asr"]),
@@ -186,8 +188,9 @@ def local_stack(env: Mapping[str, str], *, log_path: Path, timeout: float = 240.
     stack = LocalStack(run_launcher(launcher_env, log_path), ports, log_path)
     try:
         _wait_ready(stack, timeout + 10)
-        stack.children = psutil.Process(stack.launcher.pid).children()
-        assert len(stack.children) == 3, f"expected 3 service processes, got {stack.children}"
+        launcher = psutil.Process(stack.launcher.pid)
+        assert len(launcher.children()) == 3, f"expected 3 service processes, got {launcher.children()}"
+        stack.children = launcher.children(recursive=True)  # with any worker processes of theirs
         yield stack
     finally:
         shutdown(stack)

@@ -15,7 +15,8 @@ def test_a_bad_tts_engine_fails_at_start_up_naming_the_service(tmp_path: Path) -
     result = run_launcher_to_exit(env, tmp_path / "run_local.log", timeout=180)
     assert result.returncode != 0
     assert "[run_local] coqui-tts exited with code" in result.log
-    assert "TTS_ENGINE" in result.log.upper() and "bogus" in result.log
+    (reason,) = [line for line in result.log.splitlines() if "TTS_ENGINE" in line and "bogus" in line]
+    assert "coqui" in reason and "piper" in reason, f"the message should name the accepted engines: {reason!r}"
     assert "[run_local] ready" not in result.log
     assert not result.left_running, f"processes left running: {result.left_running}"
 

@@ -1,7 +1,8 @@
 """The OpenAI Python SDK against the whole local stack (tiny.en ASR, tiny XTTS checkpoint TTS).
 
 Everything goes through the gateway the README points users at (``base_url=<gateway>/v1``), with the
-SDK's own request building, response parsing and error classes.
+SDK's own request building, response parsing and error classes. The speech format tests also run on
+the quick start's Piper engine.
 """
 
 from __future__ import annotations

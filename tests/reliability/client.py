@@ -25,7 +25,9 @@ def assert_envelope(response: httpx.Response, status: int | set[int], code: str 
     return body["error"]
 
 
-def multipart(fields: list[tuple[str, str | bytes]], file: bytes | None, *, file_first: bool = False) -> tuple[str, bytes]:
+def multipart(
+    fields: list[tuple[str, str | bytes]], file: bytes | None, *, file_first: bool = False
+) -> tuple[str, bytes]:
     """(content type, body) of a form with ``fields`` and the ``file`` part (first or last)."""
     boundary = uuid.uuid4().hex
     parts = [

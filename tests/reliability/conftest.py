@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -34,13 +34,23 @@ class Stack:
     asr: Server
     tts: Server
     tmp: dict[str, Path]  # service -> its TMPDIR (gateway: also SPOOL_DIR)
+    # What libraries put in TMPDIR once per process (torch's remote-module stub, a session id):
+    # recorded after warm-up; anything beyond it was left by a request.
+    resident: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
         return self.gateway.url
 
+    def _files(self, name: str) -> set[str]:
+        return {p.name for p in self.tmp[name].iterdir()}
+
+    def record_resident(self) -> None:
+        self.resident = {name: self._files(name) for name in self.tmp}
+
     def leftovers(self) -> dict[str, list[str]]:
-        return {name: sorted(p.name for p in path.iterdir()) for name, path in self.tmp.items() if any(path.iterdir())}
+        left = {name: sorted(self._files(name) - self.resident.get(name, set())) for name in self.tmp}
+        return {name: files for name, files in left.items() if files}
 
 
 def _tmp(root: Path, name: str) -> Path:

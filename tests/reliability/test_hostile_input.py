@@ -25,7 +25,9 @@ def _transcribe(gateway: Server, content_type: str, body: bytes) -> httpx.Respon
 
 
 def _speech(gateway: Server, body: bytes, content_type: str = "application/json") -> httpx.Response:
-    return httpx.post(f"{gateway.url}/v1/audio/speech", content=body, headers={"content-type": content_type}, timeout=10)
+    return httpx.post(
+        f"{gateway.url}/v1/audio/speech", content=body, headers={"content-type": content_type}, timeout=10
+    )
 
 
 # --- size ----------------------------------------------------------------------------------------
@@ -122,13 +124,23 @@ BOUNDARY = GOOD_TYPE.split("=")[1].encode()
         ("multipart/form-data", GOOD_BODY),  # no boundary
         ("multipart/form-data; boundary=", GOOD_BODY),
         (GOOD_TYPE, b"--%s\r\n\r\nno headers\r\n--%s--\r\n" % (BOUNDARY, BOUNDARY)),
-        (GOOD_TYPE, b"--%s\r\nContent-Disposition: form-data; name=\"model\"\r\n" % BOUNDARY),  # headers never end
+        (GOOD_TYPE, b'--%s\r\nContent-Disposition: form-data; name="model"\r\n' % BOUNDARY),  # headers never end
         (GOOD_TYPE, b"--%s\r\nX\x00\xff: \xfe\r\n\r\n\xff\r\n--%s--\r\n" % (BOUNDARY, BOUNDARY)),
         (GOOD_TYPE, GOOD_BODY.replace(b'name="file"', b"name=file\xff\xfe")),
         (GOOD_TYPE, multipart(FIELDS, None)[1].replace(BOUNDARY, GOOD_TYPE.split("=")[1].encode())),  # no file
     ],
-    ids=["truncated", "garbage", "empty", "no-boundary", "empty-boundary", "part-without-headers",
-         "unterminated-headers", "binary-headers", "mangled-file-name", "no-file"],  # fmt: skip
+    ids=[
+        "truncated",
+        "garbage",
+        "empty",
+        "no-boundary",
+        "empty-boundary",
+        "part-without-headers",
+        "unterminated-headers",
+        "binary-headers",
+        "mangled-file-name",
+        "no-file",
+    ],
 )
 def test_malformed_multipart_is_400(fake_gateway: Server, backend: FakeControl, content_type: str, body: bytes) -> None:
     assert_envelope(_transcribe(fake_gateway, content_type, body), 400)
@@ -195,8 +207,20 @@ def test_speech_with_wrong_content_type_is_415(fake_gateway: Server, backend: Fa
         b'{"model": "tts-1", "input": "\\ud800", "voice": "alloy"}',  # lone surrogate
         b"",
     ],
-    ids=["invalid-utf8", "bom-garbage", "deep-arrays", "deep-objects", "array", "string", "null", "truncated",
-         "huge-number", "nan", "lone-surrogate", "empty"],  # fmt: skip
+    ids=[
+        "invalid-utf8",
+        "bom-garbage",
+        "deep-arrays",
+        "deep-objects",
+        "array",
+        "string",
+        "null",
+        "truncated",
+        "huge-number",
+        "nan",
+        "lone-surrogate",
+        "empty",
+    ],
 )
 def test_broken_json_is_400(fake_gateway: Server, backend: FakeControl, body: bytes) -> None:
     response = _speech(fake_gateway, body)

@@ -32,7 +32,8 @@ def test_xtts_v2_by_name_offline(tmp_path: Path) -> None:
     """The default COQUI_MODEL through Coqui's model manager, with the hub unreachable: 503 naming
     the model and COQUI_MODEL until the model is in the HF cache, then it loads from there."""
     hf_home = tmp_path / "hf"
-    env = {"TTS_HOME": str(tmp_path / "tts"), "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "MODEL_TTL_SECONDS": "0"}
+    env = {"TTS_HOME": str(tmp_path / "tts"), "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"}
+    env["MODEL_TTL_SECONDS"] = "600"
     with run_service("coqui_tts", env, tmp_dir=tmp_path) as server:
         missing = speak(server, response_format="pcm")
 

@@ -1,0 +1,1 @@
+"""TTS benchmark: ``python -m benchmarks.tts`` (see __main__.py)."""
