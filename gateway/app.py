@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from common.errors import install_error_handlers
 from common.service import RequestIdMiddleware, configure_logging
 from gateway.backends import Backend, create_client
+from gateway.catalog import Catalog
+from gateway.discovery import catalog_watcher
 from gateway.openapi import install_openapi
 from gateway.routes import health, models, speech, transcriptions, voices
 from gateway.routes.docs import install_docs
@@ -41,7 +43,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             app.state.asr = Backend("ASR", settings.asr_base_url, client, asr_timeout)
             app.state.tts = Backend("TTS", settings.tts_base_url, client, tts_timeout)
-            yield
+            async with catalog_watcher(
+                app.state.catalog,
+                {"asr": app.state.asr, "tts": app.state.tts},
+                interval=settings.catalog_refresh_seconds,
+                timeout=settings.ready_timeout_seconds,
+            ):
+                yield
 
     app = FastAPI(
         title="Speech API gateway",
@@ -52,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.catalog = Catalog()
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     for module in (models, transcriptions, speech, voices, health):

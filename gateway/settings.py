@@ -55,6 +55,12 @@ class Settings(ServiceSettings):
     ready_timeout_seconds: float = Field(
         default=2.0, gt=0, description="Time /readyz waits for each backend's /healthz."
     )
+    catalog_refresh_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often the gateway asks the backends what they serve, for /v1/models' owned_by and "
+        "description (in the background; /v1/models never waits for a backend).",
+    )
     spool_dir: str | None = Field(
         default=None,
         description="Where an upload whose file part comes before its fields is spooled while the form is "

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from gateway.backends import Backend
+from gateway.discovery import probe
 
 router = APIRouter(tags=["health"])
 
@@ -17,23 +15,6 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz", summary="Liveness")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
-
-
-async def _probe(backend: Backend, timeout: float) -> dict[str, Any]:
-    try:
-        response = await backend.client.get(f"{backend.base_url}/healthz", timeout=timeout)
-    except httpx.HTTPError as exc:
-        return {"url": backend.base_url, "ok": False, "error": str(exc) or type(exc).__name__}
-    try:
-        health = response.json()
-    except ValueError:
-        health = None
-    return {
-        "url": backend.base_url,
-        "ok": response.status_code == 200,
-        "status_code": response.status_code,
-        "health": health,
-    }
 
 
 @router.get(
@@ -46,7 +27,7 @@ async def _probe(backend: Backend, timeout: float) -> dict[str, Any]:
 async def readyz(request: Request) -> JSONResponse:
     state = request.app.state
     timeout = state.settings.ready_timeout_seconds
-    asr, tts = await asyncio.gather(_probe(state.asr, timeout), _probe(state.tts, timeout))
+    asr, tts = await asyncio.gather(probe(state.asr, timeout), probe(state.tts, timeout))
     ready = asr["ok"] and tts["ok"]
     body = {"status": "ready" if ready else "not_ready", "backends": {"asr": asr, "tts": tts}}
     return JSONResponse(body, status_code=200 if ready else 503)

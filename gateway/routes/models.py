@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from common.errors import APIError
-from gateway.catalog import MODEL_JSON, MODEL_LIST_JSON, Model, ModelList
+from gateway.catalog import Model, ModelList
 from gateway.openapi import error_responses
 
 router = APIRouter(tags=["models"])
 
 
 @router.get("/v1/models", summary="List models", response_model=ModelList)
-async def list_models() -> Response:
-    return Response(MODEL_LIST_JSON, media_type="application/json")
+async def list_models(request: Request) -> Response:
+    return Response(request.app.state.catalog.list_json, media_type="application/json")
 
 
 @router.get("/v1/models/{model_id}", summary="Retrieve a model", response_model=Model, responses=error_responses(404))
-async def retrieve_model(model_id: str) -> Response:
-    body = MODEL_JSON.get(model_id)
+async def retrieve_model(model_id: str, request: Request) -> Response:
+    known = request.app.state.catalog.model_json
+    body = known.get(model_id)
     if body is None:
         raise APIError(
             404,
-            f"The model '{model_id}' does not exist. Available: {', '.join(MODEL_JSON)}.",
+            f"The model '{model_id}' does not exist. Available: {', '.join(known)}.",
             param="model",
             code="model_not_found",
         )

@@ -46,7 +46,8 @@ def _record(request: Request, **extra: Any) -> dict[str, Any]:
 
 @app.get("/healthz")
 async def healthz() -> dict[str, str]:
-    return {"status": "ok", "model": "not_loaded"}
+    # What a real backend reports it serves; the gateway shows it in /v1/models.
+    return {"status": "ok", "model": "not_loaded", "engine": "fake", "serves": "Fake test backend"}
 
 
 @app.get("/_requests")

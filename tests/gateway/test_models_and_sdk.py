@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -25,6 +26,20 @@ def test_model_list(gateway: Server) -> None:
         assert isinstance(model["created"], int) and model["owned_by"]
 
 
+def test_model_list_tells_what_serves_each_id(gateway: Server, orphan_gateway: Server) -> None:
+    """owned_by/description come from the backends' /healthz; before any answer, the engine defaults."""
+    deadline = time.monotonic() + 10
+    while True:
+        models = httpx.get(f"{gateway.url}/v1/models").json()["data"]
+        if all(m["owned_by"] == "fake" for m in models) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert {(m["owned_by"], m["description"]) for m in models} == {("fake", "Fake test backend")}
+    unreached = {m["id"]: m for m in httpx.get(f"{orphan_gateway.url}/v1/models").json()["data"]}
+    assert unreached["whisper-1"]["owned_by"] == "whisperx" and unreached["tts-1"]["owned_by"] == "coqui"
+    assert unreached["whisper-1"]["description"] is None
+
+
 def test_model_retrieve_and_unknown(gateway: Server) -> None:
     assert httpx.get(f"{gateway.url}/v1/models/tts-1-hd").json()["id"] == "tts-1-hd"
     error = assert_error(httpx.get(f"{gateway.url}/v1/models/gpt-4"), 404, "model", code="model_not_found")
@@ -43,7 +58,7 @@ def client(gateway: Server) -> openai.OpenAI:
 
 def test_sdk_models_list(client: openai.OpenAI) -> None:
     assert [m.id for m in client.models.list()] == MODEL_IDS
-    assert client.models.retrieve("whisper-1").owned_by == "whisperx"
+    assert client.models.retrieve("whisper-1").owned_by == "fake"
 
 
 def test_sdk_transcription(client: openai.OpenAI, backend: FakeControl, tmp_path: Path) -> None:

@@ -73,10 +73,10 @@ def test_model_is_released_after_each_request(server: Server) -> None:
 
 def test_concurrent_requests_are_serialized(server: Server) -> None:
     log_start = len(server.log())
-    with ThreadPoolExecutor(3) as pool:
-        responses = list(pool.map(lambda _: speak(server, response_format="pcm"), range(3)))
+    with ThreadPoolExecutor(2) as pool:
+        responses = list(pool.map(lambda _: speak(server, response_format="pcm"), range(2)))
 
-    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert [r.status_code for r in responses] == [200, 200]
     assert all(pcm_seconds(r.content) > 0 for r in responses)
     # One request at a time: each load is followed by its unload before the next load.
     events = [
@@ -84,7 +84,7 @@ def test_concurrent_requests_are_serialized(server: Server) -> None:
         for line in server.log()[log_start:].splitlines()
         if "loading model" in line or "common.lifecycle: unloading" in line
     ]
-    assert events == ["load", "unload"] * 3
+    assert events == ["load", "unload"] * 2
 
 
 def test_client_disconnect_stops_synthesis(server: Server) -> None:

@@ -1,0 +1,67 @@
+"""Asking the backends how they are: /readyz probes, and keeping the model catalog truthful."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from gateway.backends import Backend
+from gateway.catalog import BackendName, Catalog
+
+
+async def probe(backend: Backend, timeout: float) -> dict[str, Any]:
+    """One backend's /healthz, as /readyz reports it."""
+    try:
+        response = await backend.client.get(f"{backend.base_url}/healthz", timeout=timeout)
+    except httpx.HTTPError as exc:
+        return {"url": backend.base_url, "ok": False, "error": str(exc) or type(exc).__name__}
+    try:
+        health = response.json()
+    except ValueError:
+        health = None
+    return {
+        "url": backend.base_url,
+        "ok": response.status_code == 200,
+        "status_code": response.status_code,
+        "health": health,
+    }
+
+
+def _learn(catalog: Catalog, name: BackendName, result: dict[str, Any]) -> bool:
+    health = result.get("health")
+    if not result["ok"] or not isinstance(health, dict) or not isinstance(health.get("engine"), str):
+        return False
+    serves = health.get("serves")
+    catalog.update(name, health["engine"], serves if isinstance(serves, str) else None)
+    return True
+
+
+async def keep_catalog_current(
+    catalog: Catalog, backends: dict[BackendName, Backend], *, interval: float, timeout: float
+) -> None:
+    """Poll the backends' /healthz in the background so /v1/models never waits on them.
+
+    Retries quickly until every backend has answered once, then every ``interval`` seconds
+    (a backend may be restarted with another model).
+    """
+    while True:
+        results = await asyncio.gather(*(probe(b, timeout) for b in backends.values()))
+        known = [_learn(catalog, name, result) for name, result in zip(backends, results, strict=True)]
+        await asyncio.sleep(interval if all(known) else min(interval, 2.0))
+
+
+@contextlib.asynccontextmanager
+async def catalog_watcher(
+    catalog: Catalog, backends: dict[BackendName, Backend], *, interval: float, timeout: float
+) -> AsyncIterator[None]:
+    task = asyncio.create_task(keep_catalog_current(catalog, backends, interval=interval, timeout=timeout))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
