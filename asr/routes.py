@@ -20,6 +20,7 @@ from asr.upload import spooled_upload
 from common.api_types import parse_transcription_form
 from common.errors import APIError
 from common.lifecycle import ModelRuntime
+from common.service import model_label
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -159,5 +160,10 @@ async def translations(request: Request) -> Response:
 
 @router.get("/healthz")
 async def healthz(request: Request) -> dict[str, str]:
-    """Liveness only; never loads a model."""
-    return {"status": "ok", "model": request.app.state.runtime.state}
+    """Liveness only; never loads a model. ``engine``/``serves`` feed the gateway's /v1/models."""
+    return {
+        "status": "ok",
+        "model": request.app.state.runtime.state,
+        "engine": "whisperx",
+        "serves": f"WhisperX {model_label(request.app.state.settings.whisperx_model)}",
+    }

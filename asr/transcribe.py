@@ -151,8 +151,6 @@ class Pipeline:
 
     async def run(self, path: Path) -> AsyncIterator[list[dict[str, Any]]]:
         settings, session = self.settings, self.session
-        if self.params.needs_diarization and not settings.hf_token:
-            raise diarization_token_error()
         windows = audio.windows(
             path, chunk_seconds=settings.chunk_seconds, overlap_seconds=settings.chunk_overlap_seconds,
             threshold_seconds=settings.chunk_threshold_seconds,
@@ -211,11 +209,20 @@ class Pipeline:
         frame, voices = await session.run(_diarize, diarizer, window.samples, self.params, session.token)
         turns = [Turn(str(row.speaker), row.start + window.start, row.end + window.start) for row in frame.itertuples()]
         mapping = self._labels.relabel(turns, window.start, window.start + settings.chunk_overlap_seconds, voices)
-        assert self.transcript.diarization is not None
+        reported = self.transcript.diarization
+        assert reported is not None
         for turn in turns:  # each window reports the turns within its own span
-            lo, hi = max(turn.start, span[0]), min(turn.end, span[1])
-            if hi > lo:
-                self.transcript.diarization.append(Turn(mapping[turn.speaker], round(lo, 3), round(hi, 3)))
+            lo, hi, speaker = (
+                round(max(turn.start, span[0]), 3),
+                round(min(turn.end, span[1]), 3),
+                mapping[turn.speaker],
+            )
+            if hi <= lo:
+                continue
+            if reported and reported[-1].speaker == speaker and reported[-1].end >= lo:
+                reported[-1] = Turn(speaker, reported[-1].start, hi)  # one turn split by a cut
+            else:
+                reported.append(Turn(speaker, lo, hi))
         if not segments:
             return segments
         # Segments are relative to the span's start; so must the speaker turns be.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import uuid
+from pathlib import Path
 from typing import Literal
 
 import uvicorn
@@ -28,6 +29,14 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level: debug, info, warning or error."
     )
+
+
+def model_label(model: str) -> str:
+    """How /healthz names a configured model: a name as is, a local directory by its last two parts."""
+    path = Path(model)
+    if path.is_dir():
+        return f"local model '{'/'.join(path.resolve().parts[-2:])}'"
+    return model
 
 
 class RequestIdMiddleware:

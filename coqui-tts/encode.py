@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import struct
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -92,6 +93,8 @@ class AudioEncoder:
             self._stream.bit_rate = _BIT_RATES[response_format]
         # PyAV's encoder converts sample format and frame size, not the rate: resample first.
         self._resampler = av.AudioResampler(format=self._stream.format.name, layout="mono", rate=rate)
+        self._time_base = Fraction(1, rate)
+        self._samples = 0
 
     @property
     def _raw_format(self) -> bool:
@@ -128,7 +131,9 @@ class AudioEncoder:
                 data = wav_header(STREAMED_WAV_SIZE) + data
             return data
         for frame in frames:
-            frame.pts = None  # let the encoder number the samples
+            frame.pts = self._samples  # in samples: the stream's time base is 1/rate
+            frame.time_base = self._time_base
+            self._samples += frame.samples
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
         return self._sink.take() if isinstance(self._sink, _Chunks) else b""

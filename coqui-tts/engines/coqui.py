@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from common.errors import APIError
+from common.lifecycle import is_out_of_memory
 from coqui_tts.engines.base import Engine
 
 if TYPE_CHECKING:
@@ -104,13 +105,23 @@ class CoquiEngine(Engine):
                     code="speaker_reference_missing",
                 ) from exc
         config = self._model.config
-        return self._model.get_conditioning_latents(
-            audio_path=str(path),
-            gpt_cond_len=config.gpt_cond_len,
-            gpt_cond_chunk_len=config.gpt_cond_chunk_len,
-            max_ref_length=config.max_ref_len,
-            sound_norm_refs=config.sound_norm_refs,
-        )
+        try:
+            return self._model.get_conditioning_latents(
+                audio_path=str(path),
+                gpt_cond_len=config.gpt_cond_len,
+                gpt_cond_chunk_len=config.gpt_cond_chunk_len,
+                max_ref_length=config.max_ref_len,
+                sound_norm_refs=config.sound_norm_refs,
+            )
+        except Exception as exc:  # an unreadable file: say which one, not a bare 500
+            if is_out_of_memory(exc):
+                raise  # the lifecycle's 503 for that
+            raise APIError(
+                503,
+                f"The speaker reference {path} could not be used ({type(exc).__name__}: {exc}). Replace it with "
+                "a 3-30 s speech recording (or point DEFAULT_SPEAKER_WAV at one) and retry.",
+                code="speaker_reference_unreadable",
+            ) from exc
 
     def _overlap(self, tokens: int) -> int:
         """Cross-fade between streamed chunks: XTTS's 1024 samples, or less for chunks so short

@@ -94,9 +94,24 @@ def test_client_that_disconnects_stops_the_work(turbo_ttl0: Server) -> None:
     assert spooled_uploads(turbo_ttl0) == []
 
 
-@pytest.mark.parametrize("model", ["/nonexistent/whisper-model", "large-v3"])
-def test_model_that_cannot_be_loaded_is_503_naming_model_and_setting(tmp_path: Path, model: str) -> None:
-    """A missing directory, or a name that is neither cached nor downloadable (hub offline)."""
+def test_client_that_times_out_cancels_a_plain_request(turbo_ttl0: Server) -> None:
+    path = speech_file(SENTENCES + MORE_SENTENCES, "mp3")
+    with pytest.raises(httpx.ReadTimeout):  # the client gives up and closes the connection
+        transcribe(turbo_ttl0, path, timeout=1.0)
+    deadline = time.monotonic() + 30
+    while "transcription cancelled" not in turbo_ttl0.log() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "client disconnected; transcription cancelled" in turbo_ttl0.log()
+    while _state(turbo_ttl0) != "not_loaded" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _state(turbo_ttl0) == "not_loaded"
+    assert spooled_uploads(turbo_ttl0) == []
+    assert transcribe(turbo_ttl0, speech_file(SENTENCE, "wav")).status_code == 200
+
+
+def test_model_that_cannot_be_loaded_is_503_naming_model_and_setting(tmp_path: Path) -> None:
+    """A model name that is neither in the cache nor downloadable (the hub is unreachable)."""
+    model = "large-v3"
     with run_service("asr", asr_env(tmp_path, WHISPERX_MODEL=model, MODEL_TTL_SECONDS="0"), tmp_dir=tmp_path) as server:
         for _ in range(2):  # the failure leaves nothing stuck: the next request is answered the same way
             response = transcribe(server, speech_file(SENTENCE, "wav"))

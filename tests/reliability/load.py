@@ -19,8 +19,14 @@ from tests.fixtures.speech import SENTENCE, speech_file
 WORDS = re.compile(r"[a-z']+")
 SPEECH = {"model": "tts-1", "input": "The garden needs more water in the summer.", "voice": "alloy",
           "response_format": "wav"}  # fmt: skip
-# Enough sentences that Piper needs several seconds for them.
-LONG_INPUT = " ".join(f"Sentence number {n} is here to keep the synthesizer busy for a while." for n in range(40))
+
+
+def long_input(sentences: int) -> str:
+    """Text Piper needs a while for (roughly a quarter of a second per sentence on a free core)."""
+    return " ".join(f"Sentence number {n} is here to keep the synthesizer busy for a while." for n in range(sentences))
+
+
+LONG_INPUT = long_input(40)
 
 
 def words(text: str) -> list[str]:
