@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -58,9 +59,13 @@ async def _cancel_on_disconnect(request: Request, session: Session) -> AsyncIter
 async def _audio(session: Session, engine: Engine, speech: Plan, request: Request) -> AsyncIterator[bytes]:
     """Encoded audio pieces, each synthesized in a worker thread as it is asked for."""
     pieces = render(engine, speech, session.token)
+    step: asyncio.Task[bytes | None] | None = None
     async with _cancel_on_disconnect(request, session):
         try:
-            while (data := await session.run(next, pieces, None)) is not None:
+            while True:
+                step = asyncio.ensure_future(session.run(next, pieces, None))
+                if (data := await step) is None:
+                    break
                 yield data
         except Cancelled:  # the disconnect watcher stopped the worker
             log.info("synthesis stopped: the client went away")
@@ -68,8 +73,13 @@ async def _audio(session: Session, engine: Engine, speech: Plan, request: Reques
             log.info("synthesis stopped: the client went away")
             raise
         finally:
-            with contextlib.suppress(ValueError):  # "generator already executing": it stops at its next check
-                pieces.close()
+            if step is not None and not step.done():
+                # Give the slot up only once the worker has stopped (at its next token check),
+                # even while this task is being cancelled.
+                session.token.cancel()
+                with anyio.CancelScope(shield=True):
+                    await asyncio.wait({step})
+            pieces.close()
 
 
 def _engine(request: Request) -> tuple[ModelRuntime, EngineSpec, Settings]:
@@ -111,7 +121,7 @@ async def voices(request: Request) -> dict[str, Any]:
         listing = map_voices(engine.speakers, settings.voice_map).listing()
         return {
             "engine": settings.tts_engine,
-            "description": engine.description,
+            "description": spec.serves,
             "languages": engine.languages,
             **listing,
         }
@@ -119,8 +129,14 @@ async def voices(request: Request) -> dict[str, Any]:
 
 @router.get("/healthz")
 async def healthz(request: Request) -> dict[str, str]:
-    """Liveness only: never loads the model."""
-    return {"status": "ok", "model": request.app.state.runtime.state}
+    """Liveness only: never loads the model. ``engine``/``serves`` feed the gateway's /v1/models."""
+    spec = request.app.state.engine_spec
+    return {
+        "status": "ok",
+        "model": request.app.state.runtime.state,
+        "engine": request.app.state.settings.tts_engine,
+        "serves": spec.serves,
+    }
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

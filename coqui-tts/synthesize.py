@@ -50,14 +50,20 @@ def plan(engine: Engine, request: SpeechRequest, voice_map: dict[str, str], defa
 def render(engine: Engine, plan: Plan, token: CancelToken) -> Iterator[bytes]:
     """Encoded audio for ``plan``: pieces as soon as they are ready when streaming, else one body."""
     encoder = AudioEncoder(plan.response_format, engine.sample_rate, streaming=plan.stream)
-    for sentence in plan.sentences:
-        pcm_chunks = engine.synthesize(
-            sentence, speaker=plan.speaker, language=plan.language, speed=plan.speed, streaming=plan.stream
-        )
-        for pcm in pcm_chunks:
+    done = 0
+    try:
+        for sentence in plan.sentences:
+            pcm_chunks = engine.synthesize(
+                sentence, speaker=plan.speaker, language=plan.language, speed=plan.speed, streaming=plan.stream
+            )
+            for pcm in pcm_chunks:
+                token.check()
+                data = encoder.feed(pcm)
+                if data:
+                    yield data
+            done += 1
             token.check()
-            data = encoder.feed(pcm)
-            if data:
-                yield data
-        token.check()
-    yield encoder.close()
+        yield encoder.close()
+    finally:
+        if done < len(plan.sentences):
+            log.info("synthesis stopped after %d of %d sentence(s)", done, len(plan.sentences))

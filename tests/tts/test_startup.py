@@ -35,6 +35,9 @@ def test_xtts_v2_by_name_offline(tmp_path: Path) -> None:
     env = {"TTS_HOME": str(tmp_path / "tts"), "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"}
     env["MODEL_TTL_SECONDS"] = "600"
     with run_service("coqui_tts", env, tmp_dir=tmp_path) as server:
+        health = httpx.get(f"{server.url}/healthz").json()
+        assert health == {"status": "ok", "model": "not_loaded", "engine": "coqui", "serves": "Coqui XTTS v2"}
+
         missing = speak(server, response_format="pcm")
 
         assert missing.status_code == 503

