@@ -24,6 +24,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+import anyio
+
 from common.errors import APIError
 
 log = logging.getLogger(__name__)
@@ -105,8 +107,10 @@ class Session:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
             self.token.cancel()
-            with contextlib.suppress(BaseException):
-                await future
+            # Starlette cancels through anyio scopes, which re-deliver cancellation at every await:
+            # shield the wait, or the slot would be given up while the worker still runs.
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait({future})
             raise
         except BaseException as exc:
             if is_out_of_memory(exc):
