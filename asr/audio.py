@@ -7,6 +7,7 @@ stays bounded by one window however long the file is.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +50,17 @@ def _reason(exc: Exception) -> str:
     return str(getattr(exc, "strerror", None) or type(exc).__name__).lower()
 
 
-def _frames(path: Path) -> Iterator[np.ndarray]:
-    """Mono float32 16 kHz sample blocks of the file's first audio stream."""
+def _too_long(max_seconds: float) -> Exception:
+    return invalid(
+        f"The audio is longer than the {max_seconds:g} s this server accepts (MAX_AUDIO_SECONDS).",
+        "file",
+        "audio_too_long",
+    )
+
+
+def _frames(path: Path, max_seconds: float) -> Iterator[np.ndarray]:
+    """Mono float32 16 kHz sample blocks of the file's first audio stream, at most ``max_seconds``
+    of them (0: no limit)."""
     import av
 
     try:
@@ -60,13 +70,20 @@ def _frames(path: Path) -> Iterator[np.ndarray]:
     with container:
         if not container.streams.audio:
             raise _undecodable("it has no audio stream")
+        # The declared length refuses most bombs at once; counting what decodes catches the rest.
+        if max_seconds and (container.duration or 0) / av.time_base > max_seconds:
+            raise _too_long(max_seconds)
+        limit = int(max_seconds * SAMPLE_RATE) if max_seconds else None
+        decoded = 0
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
         try:
-            for frame in container.decode(audio=0):
+            for frame in itertools.chain(container.decode(audio=0), [None]):
                 for out in resampler.resample(frame):
-                    yield out.to_ndarray().reshape(-1)
-            for out in resampler.resample(None):
-                yield out.to_ndarray().reshape(-1)
+                    block = out.to_ndarray().reshape(-1)
+                    decoded += len(block)
+                    if limit is not None and decoded > limit:
+                        raise _too_long(max_seconds)
+                    yield block
         except av.error.FFmpegError as exc:
             raise _undecodable(_reason(exc)) from None
 
@@ -100,12 +117,15 @@ class _Buffer:
         self.size -= count
 
 
-def windows(path: Path, *, chunk_seconds: float, overlap_seconds: float, threshold_seconds: float) -> Iterator[Window]:
-    """Decode ``path`` into windows; raises a 400 APIError when it is not audio or is empty."""
+def windows(
+    path: Path, *, chunk_seconds: float, overlap_seconds: float, threshold_seconds: float, max_seconds: float = 0
+) -> Iterator[Window]:
+    """Decode ``path`` into windows; raises a 400 APIError when it is not audio, is empty or is
+    longer than ``max_seconds`` (0: no limit)."""
     chunk = int(chunk_seconds * SAMPLE_RATE)
     step = chunk - int(overlap_seconds * SAMPLE_RATE)
     threshold = int(threshold_seconds * SAMPLE_RATE)
-    buffer = _Buffer(_frames(path))
+    buffer = _Buffer(_frames(path, max_seconds))
     buffer.fill(max(threshold, chunk) + 1)
     if buffer.size == 0:
         raise invalid("The file contains no audio samples (it is empty or truncated).", "file", "empty_audio")

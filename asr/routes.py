@@ -121,7 +121,7 @@ async def _transcribe(request: Request, task: Literal["transcribe", "translate"]
         path = upload.require_file()
         if params.needs_diarization and not settings.hf_token:
             raise diarization_token_error()  # before waiting for a slot or decoding anything
-        session = await stack.enter_async_context(runtime.session())
+        session = await stack.enter_async_context(runtime.session(request.receive))
         pipeline = Pipeline(settings, session, params)
         try:
             if not params.stream:

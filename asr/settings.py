@@ -69,6 +69,13 @@ class Settings(ServiceSettings):
     chunk_threshold_seconds: float = Field(
         default=600, gt=0, description="Audio longer than this is transcribed in chunks."
     )
+    max_audio_seconds: float = Field(
+        default=14400,
+        ge=0,
+        description="Longest audio accepted, in seconds of decoded sound (4 h by default; 0 = no limit). "
+        "Longer files get 400 before they are transcribed: a few kB of compressed silence can decode "
+        "to days of audio.",
+    )
     max_form_field_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest total size of the multipart text fields."
     )

@@ -153,7 +153,7 @@ class Pipeline:
         settings, session = self.settings, self.session
         windows = audio.windows(
             path, chunk_seconds=settings.chunk_seconds, overlap_seconds=settings.chunk_overlap_seconds,
-            threshold_seconds=settings.chunk_threshold_seconds,
+            threshold_seconds=settings.chunk_threshold_seconds, max_seconds=settings.max_audio_seconds,
         )  # fmt: skip
         language = self.params.language
         if self.params.needs_diarization:

@@ -255,8 +255,8 @@ class SpeechRequest(BaseModel):
     @field_validator("input")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("input must contain text, not only whitespace")
+        if not any(char.isprintable() and not char.isspace() for char in value):
+            raise ValueError("input must contain text, not only whitespace or control characters")
         return value
 
 

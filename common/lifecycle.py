@@ -2,7 +2,7 @@
 
 One mechanism, used as::
 
-    async with runtime.session() as session:            # one at a time; bounded queue -> 429
+    async with runtime.session(request.receive) as session:  # one at a time; bounded queue -> 429
         model = await session.model("whisper", name, load, setting="WHISPERX_MODEL")
         result = await session.run(transcribe, model, audio)  # in a thread, stops on disconnect
 
@@ -20,7 +20,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -119,6 +119,23 @@ class Session:
             raise
 
 
+def _cancel_on_disconnect(receive: Callable[[], Awaitable[Any]]) -> asyncio.Task[None]:
+    """Cancel the current task when ``receive`` reports that the client disconnected."""
+    owner = asyncio.current_task()
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        if owner is not None:
+            owner.cancel()
+
+    return asyncio.get_running_loop().create_task(watch())
+
+
+def _fired(watcher: asyncio.Task[None]) -> bool:
+    return watcher.done() and not watcher.cancelled() and watcher.exception() is None
+
+
 class ModelRuntime:
     """Admission (one inference at a time, bounded queue) and model lifetime for one service."""
 
@@ -152,8 +169,10 @@ class ModelRuntime:
 
     # -- admission --------------------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[Session]:
-        await self._admit()
+    async def session(self, receive: Callable[[], Awaitable[Any]] | None = None) -> AsyncIterator[Session]:
+        """Wait for the inference slot. With the request's ASGI ``receive`` (call it only once the
+        request body has been read), a client that disconnects while waiting leaves the queue at once."""
+        await self._admit(receive)
         session = Session(self)
         try:
             yield session
@@ -165,17 +184,29 @@ class ModelRuntime:
                 self._arm_expiry()
             self._lock.release()
 
-    async def _admit(self) -> None:
+    async def _admit(self, receive: Callable[[], Awaitable[Any]] | None) -> None:
         # Counted before any await, so simultaneous arrivals cannot all slip past the bound.
         if self._waiting >= self.max_queue + (0 if self._lock.locked() else 1):
             raise self._busy_error("the wait queue is full")
         self._waiting += 1
+        watcher = _cancel_on_disconnect(receive) if receive is not None else None
         try:
-            await asyncio.wait_for(self._lock.acquire(), timeout=self.max_wait_seconds)
+            # asyncio.timeout, not wait_for: the lock is acquired in this task, so a timeout or a
+            # cancellation can never leave it taken by nobody.
+            async with asyncio.timeout(self.max_wait_seconds):
+                await self._lock.acquire()
         except TimeoutError:
             raise self._busy_error(f"no slot became free within {self.max_wait_seconds:g} s") from None
+        except asyncio.CancelledError:
+            if watcher is None or not _fired(watcher):
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            raise APIError(499, "The client closed the request while it waited for its turn.",
+                           code="client_closed_request") from None  # fmt: skip
         finally:
             self._waiting -= 1
+            if watcher is not None:
+                watcher.cancel()
 
     def _busy_error(self, why: str) -> APIError:
         retry_after = max(1, int(self.max_wait_seconds) or 1)

@@ -92,7 +92,7 @@ async def speech(body: SpeechRequest, request: Request) -> Response:
     check_speech_request(body)
     runtime, spec, settings = _engine(request)
     stack = contextlib.AsyncExitStack()
-    session = await stack.enter_async_context(runtime.session())
+    session = await stack.enter_async_context(runtime.session(request.receive))
     try:
         engine = await session.model(spec.key, spec.load, setting=spec.setting)
         speech_plan = await session.run(plan, engine, body, settings.voice_map, settings.default_language)
@@ -116,7 +116,7 @@ async def speech(body: SpeechRequest, request: Request) -> Response:
 @router.get("/v1/audio/voices")
 async def voices(request: Request) -> dict[str, Any]:
     runtime, spec, settings = _engine(request)
-    async with runtime.session() as session:
+    async with runtime.session(request.receive) as session:
         engine = await session.model(spec.key, spec.load, setting=spec.setting)
         listing = map_voices(engine.speakers, settings.voice_map).listing()
         return {

@@ -6,6 +6,9 @@ import re
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:。！？；…])\s+|\n+")
 _CLAUSE_END = re.compile(r"(?<=[,，、])\s+")
+# C0/C1 control characters other than tab and line breaks: nothing to say, and a NUL crashes
+# espeak-ng (Piper's phonemizer).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def _pack(units: list[str], max_chars: int) -> list[str]:
@@ -41,5 +44,5 @@ def _fit(sentence: str, max_chars: int) -> list[str]:
 
 def split_sentences(text: str, max_chars: int) -> list[str]:
     """Non-empty sentences of at most ``max_chars`` characters, in order."""
-    sentences = [s.strip() for s in _SENTENCE_END.split(text)]
+    sentences = [s.strip() for s in _SENTENCE_END.split(_CONTROL.sub(" ", text))]
     return [piece for s in sentences if s for piece in _fit(s, max_chars)]

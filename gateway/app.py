@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from common.errors import install_error_handlers
 from common.service import RequestIdMiddleware, configure_logging
+from gateway.auth import ApiKeyMiddleware
 from gateway.backends import Backend, create_client
 from gateway.catalog import Catalog
 from gateway.discovery import catalog_watcher
@@ -62,11 +63,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.catalog = Catalog()
     install_error_handlers(app)
-    app.add_middleware(RequestIdMiddleware)
+    if settings.api_key:
+        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
+    app.add_middleware(RequestIdMiddleware)  # outermost: a 401 carries the request id too
     for module in (models, transcriptions, speech, voices, health):
         app.include_router(module.router)
     install_docs(app)
-    install_openapi(app)
+    install_openapi(app, bearer_auth=bool(settings.api_key))
     return app
 
 

@@ -39,8 +39,11 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def install_openapi(app: FastAPI) -> None:
-    """Generate the document once, with our components and without FastAPI's unreachable 422s."""
+def install_openapi(app: FastAPI, *, bearer_auth: bool = False) -> None:
+    """Generate the document once, with our components and without FastAPI's unreachable 422s.
+
+    ``bearer_auth``: the /v1 routes need the API key (Swagger UI then shows "Authorize").
+    """
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -54,6 +57,15 @@ def install_openapi(app: FastAPI) -> None:
                     operation.get("responses", {}).pop("422", None)
             for name in ("HTTPValidationError", "ValidationError"):
                 components.pop(name, None)
+            if bearer_auth:
+                schema["components"]["securitySchemes"] = {"apiKey": {"type": "http", "scheme": "bearer"}}
+                for route, path in schema.get("paths", {}).items():
+                    for operation in path.values() if route.startswith("/v1/") else ():
+                        operation["security"] = [{"apiKey": []}]
+                        operation.setdefault("responses", {})["401"] = {
+                            "description": "Missing or wrong API key.",
+                            "content": {"application/json": {"schema": ERROR_REF}},
+                        }
             app.openapi_schema = schema
         return app.openapi_schema
 

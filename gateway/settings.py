@@ -19,6 +19,11 @@ class Settings(ServiceSettings):
         le=64,
         description="Uvicorn worker processes. More than one spreads requests over several cores.",
     )
+    api_key: str | None = Field(
+        default=None,
+        description="When set, every /v1 request needs 'Authorization: Bearer <API_KEY>' (the OpenAI SDKs' "
+        "api_key); others get 401. /docs, /redoc, /openapi.json, /healthz and /readyz stay open.",
+    )
     asr_base_url: str = Field(default="http://127.0.0.1:5001", description="Base URL of the ASR (WhisperX) service.")
     tts_base_url: str = Field(default="http://127.0.0.1:5002", description="Base URL of the TTS (Coqui) service.")
     max_upload_bytes: int = Field(

@@ -32,6 +32,19 @@ async def read_body(receive: Receive, limit: int, timeout: float) -> bytes:
             return bytes(body)
 
 
+def require_json(content_type: str | None) -> None:
+    """A JSON body, or no Content-Type at all; a form (``curl -d`` without ``-H``) or anything else is 415."""
+    if content_type is None:
+        return
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise APIError(
+            415,
+            f"Content-Type must be application/json (got {content_type[:100]}): send the request as a JSON body.",
+            code="unsupported_media_type",
+        )
+
+
 def parse_speech(body: bytes) -> SpeechRequest:
     try:
         request = SpeechRequest.model_validate_json(body)
@@ -46,7 +59,7 @@ def parse_speech(body: bytes) -> SpeechRequest:
     description="OpenAI-compatible text-to-speech with Coqui XTTS. With `stream=true` the audio is sent as it "
     "is synthesized (chunked transfer). Unknown JSON fields are ignored.",
     response_class=Response,
-    responses=error_responses(400, 408, 413, 429, 502, 503, 504),
+    responses=error_responses(400, 408, 413, 415, 429, 502, 503, 504),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -69,6 +82,7 @@ def parse_speech(body: bytes) -> SpeechRequest:
     },
 )
 async def create_speech(request: Request) -> Response:
+    require_json(request.headers.get("content-type"))
     state = request.app.state
 
     async def handle(scope: Scope, receive: Receive, send: Send) -> None:

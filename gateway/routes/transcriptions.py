@@ -116,8 +116,9 @@ _WORD = {
     "type": "object",
     "properties": {"word": {"type": "string"}, "start": {"type": "number"}, "end": {"type": "number"}},
 }
+# anyOf: a plain {"text"} answer is also a valid (sparse) verbose_json object.
 _JSON_RESULT = {
-    "oneOf": [
+    "anyOf": [
         {"title": "json", "type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}},
         {
             "title": "verbose_json",

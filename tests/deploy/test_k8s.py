@@ -143,7 +143,9 @@ def test_backends_get_a_gpu_probes_and_a_pvc_cache(manifests: list[dict[str, Any
     assert gateway["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
 
 
-def test_hf_token_comes_from_an_optional_secret(manifests: list[dict[str, Any]]) -> None:
-    (variable,) = [env for env in _container(manifests, ASR)["env"] if env["name"] == "HF_TOKEN"]
+@pytest.mark.parametrize(("service", "name"), [(ASR, "HF_TOKEN"), (GATEWAY, "API_KEY")])
+def test_secrets_come_from_optional_secrets(manifests: list[dict[str, Any]], service: Service, name: str) -> None:
+    assert name in service.setting_names()
+    (variable,) = [env for env in _container(manifests, service)["env"] if env["name"] == name]
     reference = variable["valueFrom"]["secretKeyRef"]
-    assert reference["key"] == "HF_TOKEN" and reference["optional"] is True
+    assert reference["key"] == name and reference["optional"] is True
