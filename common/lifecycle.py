@@ -24,8 +24,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-import anyio
-
 from common.errors import APIError
 
 log = logging.getLogger(__name__)
@@ -107,10 +105,12 @@ class Session:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
             self.token.cancel()
-            # Starlette cancels through anyio scopes, which re-deliver cancellation at every await:
-            # shield the wait, or the slot would be given up while the worker still runs.
-            with anyio.CancelScope(shield=True):
-                await asyncio.wait({future})
+            # Starlette cancels through anyio scopes, which re-deliver cancellation at every await
+            # (a task awaiting this one passes each on): wait through all of them, or the slot
+            # would be given up while the worker still runs.
+            while not future.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait({future})
             raise
         except BaseException as exc:
             if is_out_of_memory(exc):

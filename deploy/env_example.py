@@ -1,6 +1,7 @@
 """Write ``.env.example`` from the services' settings classes, so it documents every setting with
 its real default and never drifts from the code: ``python deploy/env_example.py > .env.example``.
-``tests/deploy`` fails when the committed file differs from what this prints."""
+``--markdown`` prints the same as the tables of README.md's Configuration section.
+``tests/deploy`` fails when the committed files differ from what this prints."""
 
 from __future__ import annotations
 
@@ -120,5 +121,29 @@ def render() -> str:
     return f"{HEADER}\n{body}\n"
 
 
+def render_markdown() -> str:
+    """README's configuration tables: one per section, every setting with its default(s)."""
+    sections: dict[str, list[str]] = {}
+    for setting in collect().values():
+        values = {service: render_value(default) for service, default in setting.defaults.items()}
+        if len(set(values.values())) == 1:
+            default = f"`{next(iter(values.values()))}`" if next(iter(values.values())) else "unset"
+        else:
+            default = ", ".join(
+                f"{service} `{value}`" if value else f"{service} unset" for service, value in values.items()
+            )
+        description = setting.description.replace("|", "\\|")
+        sections.setdefault(section_of(setting), []).append(f"| `{setting.name}` | {default} | {description} |")
+    return (
+        "\n".join(
+            f"\n**{title}**\n\n| variable | default | meaning |\n|---|---|---|\n" + "\n".join(rows)
+            for title, rows in sections.items()
+        ).lstrip("\n")
+        + "\n"
+    )
+
+
 if __name__ == "__main__":
-    print(render(), end="")
+    import sys
+
+    print(render_markdown() if "--markdown" in sys.argv[1:] else render(), end="")
