@@ -16,11 +16,7 @@ from common.service import RequestIdMiddleware
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    runtime = ModelRuntime(
-        ttl_seconds=settings.model_ttl_seconds,
-        max_queue=settings.max_queue,
-        max_wait_seconds=settings.max_queue_wait_seconds,
-    )
+    runtime = ModelRuntime.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Literal
 
 from pydantic import Field, model_validator
 
-from common.service import ServiceSettings
+from common.lifecycle import BackendSettings
 
 
-class Settings(ServiceSettings):
+class Settings(BackendSettings):
     """Everything the ASR service can be told. Each field's env name is its upper-cased name."""
 
     port: int = Field(default=5001, description="Port the ASR service listens on.")
@@ -33,9 +32,6 @@ class Settings(ServiceSettings):
     hf_token: str | None = Field(
         default=None, description="Hugging Face token; required for diarization (gated pyannote models)."
     )
-    device: Literal["auto", "cuda", "cpu"] = Field(
-        default="auto", description="Inference device; auto = cuda when available, else cpu."
-    )
     compute_type: str = Field(
         default="auto",
         description="CTranslate2 compute type (float16, int8, int8_float16, float32, …); auto = float16 on "
@@ -50,15 +46,6 @@ class Settings(ServiceSettings):
     )
     batch_size: int = Field(default=16, ge=1, description="WhisperX batch size (segments decoded together).")
     cpu_threads: int = Field(default=0, ge=0, description="CPU threads for CTranslate2; 0 = its default.")
-    model_ttl_seconds: float = Field(
-        default=0,
-        ge=0,
-        description="Keep models loaded this long after the last request; 0 = unload after every request.",
-    )
-    max_queue: int = Field(default=8, ge=0, description="Requests that may wait for the one inference slot.")
-    max_queue_wait_seconds: float = Field(
-        default=3600, gt=0, description="Longest a request waits for the inference slot before a 429."
-    )
     chunk_seconds: float = Field(default=600, gt=0, description="Length of the chunks long audio is split into.")
     chunk_overlap_seconds: float = Field(
         default=3,
@@ -85,14 +72,6 @@ class Settings(ServiceSettings):
         if self.chunk_overlap_seconds >= self.chunk_seconds / 2:
             raise ValueError("CHUNK_OVERLAP_SECONDS must be less than half of CHUNK_SECONDS")
         return self
-
-    @cached_property
-    def resolved_device(self) -> str:
-        if self.device != "auto":
-            return self.device
-        import torch  # only when a model is about to be loaded
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
 
     @cached_property
     def resolved_compute_type(self) -> str:

@@ -24,7 +24,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from pydantic import Field
+
 from common.errors import APIError
+from common.service import ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,31 @@ OOM_MESSAGE = (
     "The GPU is out of memory. The model was unloaded and GPU memory cleared; free GPU memory "
     "(stop other processes using it) or run ASR and TTS on separate GPUs, then retry."
 )
+
+
+class BackendSettings(ServiceSettings):
+    """Settings both inference backends have: where they run, and admission and model lifetime."""
+
+    device: Literal["auto", "cuda", "cpu"] = Field(
+        default="auto", description="Inference device; auto = cuda when available, else cpu."
+    )
+    model_ttl_seconds: float = Field(
+        default=0,
+        ge=0,
+        description="Keep models loaded this long after the last request; 0 = unload after every request.",
+    )
+    max_queue: int = Field(default=8, ge=0, description="Requests that may wait for the one inference slot.")
+    max_queue_wait_seconds: float = Field(
+        default=3600, gt=0, description="Longest a request waits for the inference slot before a 429."
+    )
+
+    @functools.cached_property
+    def resolved_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch  # only when a model is about to be loaded
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class Cancelled(Exception):
@@ -138,6 +166,14 @@ def _fired(watcher: asyncio.Task[None]) -> bool:
 
 class ModelRuntime:
     """Admission (one inference at a time, bounded queue) and model lifetime for one service."""
+
+    @classmethod
+    def from_settings(cls, settings: BackendSettings) -> ModelRuntime:
+        return cls(
+            ttl_seconds=settings.model_ttl_seconds,
+            max_queue=settings.max_queue,
+            max_wait_seconds=settings.max_queue_wait_seconds,
+        )
 
     def __init__(self, *, ttl_seconds: float, max_queue: int, max_wait_seconds: float) -> None:
         self.ttl_seconds = ttl_seconds

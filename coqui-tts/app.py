@@ -141,11 +141,7 @@ async def healthz(request: Request) -> dict[str, str]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    runtime = ModelRuntime(
-        ttl_seconds=settings.model_ttl_seconds,
-        max_queue=settings.max_queue,
-        max_wait_seconds=settings.max_queue_wait_seconds,
-    )
+    runtime = ModelRuntime.from_settings(settings)
     spec = engine_spec(settings)
 
     @contextlib.asynccontextmanager

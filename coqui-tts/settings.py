@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from common.service import ServiceSettings
+from common.lifecycle import BackendSettings
 
 XTTS_V2 = "tts_models/multilingual/multi-dataset/xtts_v2"
 # The reference the original stack downloads for XTTS models without built-in speakers.
@@ -31,7 +31,7 @@ DEFAULT_VOICE_MAP: dict[str, str] = {
 }
 
 
-class Settings(ServiceSettings):
+class Settings(BackendSettings):
     """Everything the TTS service can be told. Each field's env name is its upper-cased name."""
 
     port: int = Field(default=5002, description="Port the TTS service listens on (internal network only).")
@@ -70,11 +70,7 @@ class Settings(ServiceSettings):
     stream_chunk_tokens: int = Field(
         default=20, ge=1, description="XTTS audio tokens per streamed chunk (smaller: earlier first byte)."
     )
-    device: str = Field(default="auto", description="'cuda', 'cpu' or 'auto' (cuda when available).")
-    model_ttl_seconds: float = Field(
-        default=0, ge=0, description="Keep the model loaded this long after a request; 0 unloads after each."
-    )
-    max_queue: int = Field(default=16, ge=0, description="Requests that may wait for the one synthesis slot.")
+    # Speech is short: a request that cannot start within 5 minutes is better told to retry.
     max_queue_wait_seconds: float = Field(
-        default=300, gt=0, description="Longest wait for the synthesis slot before 429."
+        default=300, gt=0, description="Longest a request waits for the inference slot before a 429."
     )

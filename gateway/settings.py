@@ -12,7 +12,7 @@ GIB = 1024**3
 class Settings(ServiceSettings):
     """Everything the gateway can be told. Each field's env name is its upper-cased name."""
 
-    port: int = Field(default=5000, description="Port the public gateway listens on.")
+    port: int = Field(default=5000, description="Port the service listens on.")
     workers: int = Field(
         default=1,
         ge=1,

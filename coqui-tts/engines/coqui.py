@@ -42,14 +42,6 @@ def _fold_weight_norm(decoder: Any) -> None:
             parametrize.remove_parametrizations(module, "weight")
 
 
-def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def default_speaker_path(settings: Settings) -> Path:
     if settings.default_speaker_wav is not None:
         return settings.default_speaker_wav
@@ -194,5 +186,5 @@ def load_coqui(settings: Settings) -> CoquiEngine:
     model = Xtts(config)
     model.load_checkpoint(config, checkpoint_dir=str(model_dir), eval=True)
     _fold_weight_norm(model.hifigan_decoder)
-    model.to(resolve_device(settings.device))
+    model.to(settings.resolved_device)
     return CoquiEngine(model, settings)

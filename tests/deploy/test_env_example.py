@@ -72,3 +72,13 @@ def test_documented_defaults_reach_the_services_as_their_defaults(
                 assert getattr(documented, field) == default, f"{service.name}: {field.upper()}"
                 compared += 1
     assert compared > 20, compared
+
+
+def test_readme_configuration_tables_are_up_to_date_with_the_settings() -> None:
+    readme = (ROOT / "README.md").read_text()
+    begin, end = "<!-- settings:begin -->\n", "<!-- settings:end -->"
+    assert begin in readme and end in readme
+    tables = readme[readme.index(begin) + len(begin) : readme.index(end)]
+    assert tables == _generator().render_markdown(), (
+        "settings changed: regenerate README.md's tables with `python deploy/env_example.py --markdown`"
+    )
