@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 
 from tests.asr.conftest import asr_env, spooled_uploads, transcribe
@@ -34,10 +32,6 @@ def _state(server: Server) -> str:
     return httpx.get(f"{server.url}/healthz").json()["model"]
 
 
-def _rss(server: Server) -> int:
-    return psutil.Process(server.process.pid).memory_info().rss
-
-
 def test_by_name_model_loads_from_the_cache_and_is_released_after_each_request(turbo_ttl0: Server) -> None:
     assert _state(turbo_ttl0) == "not_loaded"
     first = transcribe(turbo_ttl0, speech_file(SENTENCE, "wav"), model="turbo")
@@ -45,25 +39,12 @@ def test_by_name_model_loads_from_the_cache_and_is_released_after_each_request(t
     assert "lazy dog" in first.json()["text"].lower()
     assert _state(turbo_ttl0) == "not_loaded"
     # Libraries are imported now; what a loaded model adds must be given back after the request.
-    before = _rss(turbo_ttl0)
-    peak = before
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, _rss(turbo_ttl0))
-            time.sleep(0.05)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        second = transcribe(turbo_ttl0, speech_file(SENTENCE, "mp3"), model="whisper-1")
-    finally:
-        done.set()
-        sampler.join()
+    before = turbo_ttl0.rss()
+    second, peak = turbo_ttl0.peak_rss_during(
+        lambda: transcribe(turbo_ttl0, speech_file(SENTENCE, "mp3"), model="whisper-1")
+    )
     assert second.status_code == 200
-    after = _rss(turbo_ttl0)
+    after = turbo_ttl0.rss()
     assert _state(turbo_ttl0) == "not_loaded"
     assert "unloading whisper:turbo" in turbo_ttl0.log()
     grown, held = peak - before, after - before

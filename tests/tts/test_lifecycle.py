@@ -3,13 +3,11 @@ at a time; a client that goes away stops synthesis."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import psutil
 import pytest
 
 from tests.fixtures.tiny_xtts import tiny_xtts_dir
@@ -30,43 +28,18 @@ def _state(server: Server) -> str:
     return httpx.get(f"{server.url}/healthz").json()["model"]
 
 
-def _rss(server: Server) -> int:
-    return psutil.Process(server.process.pid).memory_info().rss
-
-
-def _speak_sampling_rss(server: Server) -> tuple[httpx.Response, int]:
-    """A request, and the server's peak RSS while it ran."""
-    peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, _rss(server))
-            time.sleep(0.05)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        response = speak(server, response_format="pcm")
-    finally:
-        done.set()
-        sampler.join()
-    return response, peak
-
-
 def test_model_is_released_after_each_request(server: Server) -> None:
     assert _state(server) == "not_loaded"
-    first, _ = _speak_sampling_rss(server)  # also imports torch and Coqui, which stay
+    first = speak(server, response_format="pcm")  # also imports torch and Coqui, which stay
     assert first.status_code == 200
     assert _state(server) == "not_loaded"
-    before = _rss(server)
+    before = server.rss()
 
-    second, peak = _speak_sampling_rss(server)
+    second, peak = server.peak_rss_during(lambda: speak(server, response_format="pcm"))
 
     assert second.status_code == 200
     assert _state(server) == "not_loaded"
-    after = _rss(server)
+    after = server.rss()
     assert peak - before > 100 * MB, "the model was in memory during the request"
     assert after - before < 60 * MB, f"RSS {before / MB:.0f} MB before, {after / MB:.0f} MB after"
 
