@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 ModelState = Literal["not_loaded", "loading", "ready", "failed"]
 
+RETRY_AFTER_CAP_SECONDS = 30
 OOM_MESSAGE = (
     "The GPU is out of memory. The model was unloaded and GPU memory cleared; free GPU memory "
     "(stop other processes using it) or run ASR and TTS on separate GPUs, then retry."
@@ -245,7 +246,9 @@ class ModelRuntime:
                 watcher.cancel()
 
     def _busy_error(self, why: str) -> APIError:
-        retry_after = max(1, int(self.max_wait_seconds) or 1)
+        # A hint, not a promise: a few seconds lets a client back off without giving up for the
+        # whole (possibly hour-long) queue wait.
+        retry_after = max(1, min(RETRY_AFTER_CAP_SECONDS, int(self.max_wait_seconds)))
         return APIError(
             429,
             f"The server is busy ({why}); it runs one inference at a time. Retry after {retry_after} s.",
