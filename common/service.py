@@ -29,6 +29,12 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level: debug, info, warning or error."
     )
+    shutdown_grace_seconds: float = Field(
+        default=30,
+        ge=0,
+        description="On SIGTERM, how long in-flight requests may finish before the service exits "
+        "(keep it below the orchestrator's stop grace period: 45 s in compose and Kubernetes).",
+    )
 
 
 def model_label(model: str) -> str:
@@ -113,5 +119,5 @@ def serve(
         port=settings.port,
         log_level=settings.log_level,
         log_config=None,  # keep our handler (with request ids) instead of uvicorn's
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
