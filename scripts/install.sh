@@ -7,8 +7,14 @@ cd "$(dirname "$0")/.."
 extras="$1"
 shift
 
+python="${PYTHON:-python3.11}"
+command -v "$python" >/dev/null || python=python3
+packages=("$@")
+# Debian's own Python needs python3-venv for `python -m venv`.
+"$python" -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
+
 missing=()
-for pkg in "$@"; do
+for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
@@ -19,8 +25,6 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-python="${PYTHON:-python3.11}"
-command -v "$python" >/dev/null || python=python3
 if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv with $("$python" --version)"
   "$python" -m venv .venv
