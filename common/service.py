@@ -95,6 +95,8 @@ def configure_logging(service: str, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # httpx logs every request at INFO; the gateway's own lines (with request ids) say more.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
 
 
 def serve(
