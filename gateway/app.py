@@ -14,6 +14,7 @@ from gateway.auth import ApiKeyMiddleware
 from gateway.backends import Backend, create_client
 from gateway.catalog import Catalog
 from gateway.discovery import catalog_watcher
+from gateway.malloc import tune_malloc
 from gateway.openapi import install_openapi
 from gateway.routes import health, models, speech, transcriptions, voices
 from gateway.routes.docs import install_docs
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def create_worker_app() -> FastAPI:
     """The app factory each uvicorn worker process calls when WORKERS > 1."""
+    tune_malloc()
     settings = Settings()
     configure_logging("gateway", settings.log_level)
     return create_app(settings)
