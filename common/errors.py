@@ -118,10 +118,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return JSONResponse(
-            envelope(f"Internal server error: {type(exc).__name__}", status=500, code="internal_error"),
-            status_code=500,
-        )
+        return internal_error(exc).response()
+
+
+def internal_error(exc: Exception) -> APIError:
+    """The 500 for an exception nothing else handled (log it where it is caught)."""
+    return APIError(500, f"Internal server error: {type(exc).__name__}", code="internal_error")
 
 
 ERROR_RESPONSE_SCHEMA: dict[str, Any] = {

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
-import uuid
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -63,7 +64,7 @@ class RequestIdMiddleware:
             if name == b"x-request-id":
                 request_id = value.decode("latin-1")[:128]
                 break
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id or os.urandom(16).hex()  # a uuid4's randomness, without the UUID object
         token = request_id_var.set(request_id)
         encoded = request_id.encode("latin-1")
 
@@ -100,12 +101,19 @@ def configure_logging(service: str, level: str) -> None:
 
 
 def serve(
-    app: FastAPI, settings: ServiceSettings, service: str, *, factory: str | None = None, workers: int = 1
+    app: FastAPI,
+    settings: ServiceSettings,
+    service: str,
+    *,
+    factory: str | None = None,
+    workers: int = 1,
+    http: type[asyncio.Protocol] | None = None,
 ) -> None:
     """Run ``app`` the same way locally and in the Docker images.
 
     With ``workers`` > 1, uvicorn starts that many processes, each building its app from the
-    import string ``factory`` (a zero-argument function returning the app).
+    import string ``factory`` (a zero-argument function returning the app). ``http``: a uvicorn
+    HTTP protocol class to use instead of uvicorn's choice (httptools).
     """
     configure_logging(service, settings.log_level)
     target: FastAPI | str = app
@@ -122,4 +130,5 @@ def serve(
         log_level=settings.log_level,
         log_config=None,  # keep our handler (with request ids) instead of uvicorn's
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        http=http or "auto",
     )

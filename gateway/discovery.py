@@ -16,7 +16,11 @@ from gateway.catalog import BackendName, Catalog
 async def probe(backend: Backend, timeout: float) -> dict[str, Any]:
     """One backend's /healthz, as /readyz reports it."""
     try:
-        response = await backend.client.get(f"{backend.base_url}/healthz", timeout=timeout)
+        response = await backend.send("GET", "/healthz", timeout=httpx.Timeout(timeout))
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
     except httpx.HTTPError as exc:
         return {"url": backend.base_url, "ok": False, "error": str(exc) or type(exc).__name__}
     try:

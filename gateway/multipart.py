@@ -46,7 +46,7 @@ class FormScanner:
         self._field_bytes = 0
         self._header_name = bytearray()
         self._header_value = bytearray()
-        self._disposition = b""
+        self._part_name: str | None = None
         self._value = bytearray()
         self._in_file = False
         self._parser = MultipartParser(
@@ -70,7 +70,7 @@ class FormScanner:
             raise malformed(str(exc).rstrip(".")) from None
 
     def _part_begin(self) -> None:
-        self._disposition = b""
+        self._part_name = None
         self._value.clear()
         self._in_file = False
 
@@ -82,18 +82,15 @@ class FormScanner:
 
     def _header_end(self) -> None:
         if self._header_name.lower() == b"content-disposition":
-            self._disposition = bytes(self._header_value)
+            _, options = parse_options_header(bytes(self._header_value))
+            name = options.get(b"name")
+            self._part_name = name.decode("utf-8", "replace") if name is not None else None
         self._header_name.clear()
         self._header_value.clear()
 
     def _headers_finished(self) -> None:
-        if self._name() == FILE_FIELD and not self.file_seen:
+        if self._part_name == FILE_FIELD and not self.file_seen:
             self._in_file = self.file_seen = True
-
-    def _name(self) -> str | None:
-        _, options = parse_options_header(self._disposition)
-        name = options.get(b"name")
-        return name.decode("utf-8", "replace") if name is not None else None
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self._in_file:
@@ -112,9 +109,8 @@ class FormScanner:
         if self._in_file:
             self._in_file = False
             return
-        name = self._name()
-        if name is not None:
-            self.fields.setdefault(name, []).append(self._value.decode("utf-8", "replace"))
+        if self._part_name is not None:
+            self.fields.setdefault(self._part_name, []).append(self._value.decode("utf-8", "replace"))
             self.fields_version += 1
 
     def _end(self) -> None:

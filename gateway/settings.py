@@ -40,6 +40,12 @@ class Settings(ServiceSettings):
     max_json_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest accepted JSON body for /v1/audio/speech."
     )
+    request_header_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest time a client may take to send a request's line and headers; then the "
+        "connection is closed (with a 408 if the request had begun).",
+    )
     request_body_timeout_seconds: float = Field(
         default=60.0,
         gt=0,

@@ -37,20 +37,62 @@ class ClientGone(Exception):
     """The client disconnected while sending its upload."""
 
 
-async def receive_body(receive: Receive, timeout: float) -> Message:
-    """The next request message; 408 when the client stalls, ClientGone when it left."""
-    try:
-        async with asyncio.timeout(timeout):
-            message = await receive()
-    except TimeoutError:
-        raise APIError(
-            408,
-            f"The request body stalled: nothing arrived for {timeout:g} s (REQUEST_BODY_TIMEOUT_SECONDS).",
-            code="request_timeout",
-        ) from None
-    if message["type"] == "http.disconnect":
-        raise ClientGone
-    return message
+class BodyReader:
+    """The request's next messages: 408 when the client stalls, ClientGone when it has left.
+
+    One timer per request, re-armed from the start of the pending receive when it fires, rather
+    than an ``asyncio.timeout`` around every receive (about 4% of the gateway's CPU on a proxied
+    1 MB upload). Call ``close()`` when the body has been read.
+    """
+
+    def __init__(self, receive: Receive, timeout: float) -> None:
+        self._receive = receive
+        self._timeout = timeout
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._waiting: asyncio.Task[object] | None = None
+        self._waiting_since = 0.0
+        self._expired = False
+
+    async def __call__(self) -> Message:
+        task = asyncio.current_task()
+        assert task is not None
+        cancelling = task.cancelling()
+        self._waiting, self._waiting_since = task, self._loop.time()
+        if self._timer is None:
+            self._timer = self._loop.call_at(self._waiting_since + self._timeout, self._check)
+        try:
+            message = await self._receive()
+        except asyncio.CancelledError:
+            if self._expired and task.uncancel() <= cancelling:
+                raise APIError(
+                    408,
+                    f"The request body stalled: nothing arrived for {self._timeout:g} s "
+                    "(REQUEST_BODY_TIMEOUT_SECONDS).",
+                    code="request_timeout",
+                ) from None
+            raise
+        finally:
+            self._waiting = None
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        return message
+
+    def _check(self) -> None:
+        self._timer = None
+        if self._waiting is None:
+            return  # not waiting now: the next receive arms the timer again
+        due = self._waiting_since + self._timeout
+        if self._loop.time() >= due:
+            self._expired = True
+            self._waiting.cancel()
+        else:
+            self._timer = self._loop.call_at(due, self._check)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 def too_large(limit: int) -> APIError:
@@ -79,7 +121,7 @@ class Upload:
             raise too_large(self._limit)
         self._content_type = content_type or b""
         self._scanner = FormScanner(form_boundary(content_type), settings.max_form_field_bytes)
-        self._receive = receive
+        self._reader = BodyReader(receive, settings.request_body_timeout_seconds)
         self._settings = settings
         self._task = task
         self._head: list[bytes] = []  # what arrived up to the start of the file part (small)
@@ -148,13 +190,14 @@ class Upload:
                     yield chunk
 
     async def aclose(self) -> None:
+        self._reader.close()
         if self._spool_path is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._spool_path)
             self._spool_path = None
 
     async def _read(self) -> bytes:
-        message = await receive_body(self._receive, self._settings.request_body_timeout_seconds)
+        message = await self._reader()
         chunk: bytes = message.get("body", b"")
         self._more = message.get("more_body", False)
         self._received += len(chunk)

@@ -1,11 +1,13 @@
 """Gateway benchmark: our gateway vs direct-to-backend vs nginx, on loopback, with wrk.
 
-    python -m benchmarks.gateway [--duration 5] [--workers 2] [--output results.md]
+    python -m benchmarks.gateway [--duration 5] [--rounds 3] [--workers 2] [--only upload] [--output results.md]
 
 Starts the fast fake backend, the gateway (``python -m gateway``) and nginx (reverse proxy with
 proxy_buffering off, request buffering off and a keep-alive upstream), runs bounded wrk runs for
-/v1/models, a 1 MB transcription upload and a 1 MB speech download at concurrency 1 and 8, then
-streams a 500 MB upload through the gateway while sampling its RSS. Prints a Markdown table.
+/v1/models, a 1 MB transcription upload and a 1 MB speech download at concurrency 1 and 8 (the
+three targets interleaved over several rounds, as a shared VM's speed drifts), measuring each
+serving process's CPU time per request, then streams a 500 MB upload through the gateway while
+sampling its RSS. Prints a Markdown table.
 Needs the Debian packages ``wrk`` and ``nginx-light``.
 """
 
@@ -17,6 +19,7 @@ import platform
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -109,6 +112,18 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_ms: float = 0.0  # CPU time (user + system) of the serving process tree per request
+
+
+def median_result(results: list[Result]) -> Result:
+    """Each figure's median over the rounds."""
+    return Result(
+        rps=statistics.median(r.rps for r in results),
+        p50_ms=statistics.median(r.p50_ms for r in results),
+        p99_ms=statistics.median(r.p99_ms for r in results),
+        errors=sum(r.errors for r in results),
+        cpu_ms=statistics.median(r.cpu_ms for r in results),
+    )
 
 
 def _ms(value: str, unit: str) -> float:
@@ -144,6 +159,17 @@ def multipart_upload(path: Path, size: int) -> str:
         out.write(os.urandom(size))
         out.write(f"\r\n--{boundary}--\r\n".encode())
     return f"multipart/form-data; boundary={boundary}"
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its children."""
+    parent = psutil.Process(pid)
+    total = 0.0
+    for process in [parent, *parent.children(recursive=True)]:
+        with suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def tree_rss(pid: int) -> int:
@@ -204,9 +230,11 @@ def upload_rss(gateway_url: str, gateway_pid: int, size: int, file_first: bool) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved runs per target; medians are shown")
     parser.add_argument("--workers", type=int, default=2, help="gateway WORKERS and nginx worker_processes")
-    parser.add_argument("--upload-mb", type=int, default=500, help="size of the RSS upload")
+    parser.add_argument("--upload-mb", type=int, default=500, help="size of the RSS upload (0: skip it)")
     parser.add_argument("--output", type=Path, help="also write the Markdown table here")
+    parser.add_argument("--only", help="run only the scenarios whose name contains this (e.g. upload)")
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
@@ -217,7 +245,7 @@ def main() -> None:
         tmp = Path(tmp_name)
         backend_port, gateway_port, nginx_port = free_port(), free_port(), free_port()
         backend_url = f"http://127.0.0.1:{backend_port}"
-        stack.enter_context(
+        backend = stack.enter_context(
             started(
                 [sys.executable, "-m", "benchmarks.gateway.backend"],
                 f"{backend_url}/healthz",
@@ -243,7 +271,7 @@ def main() -> None:
         )
         conf = tmp / "nginx.conf"
         conf.write_text(NGINX_CONF.format(workers=args.workers, tmp=tmp, backend_port=backend_port, port=nginx_port))
-        stack.enter_context(
+        nginx_process = stack.enter_context(
             started([nginx, "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "nginx-error.log")],
                     f"http://127.0.0.1:{nginx_port}/healthz", {}, tmp / "nginx.log")
         )  # fmt: skip
@@ -261,46 +289,68 @@ def main() -> None:
             ("1 MB speech download", "/v1/audio/speech", script,
              {"BENCH_BODY": str(speech), "BENCH_CONTENT_TYPE": "application/json"}),
         ]  # fmt: skip
+        scenarios = [s for s in scenarios if args.only is None or args.only in s[0]]
+        # Each target with the process whose CPU it costs: the backend alone, or the proxy in front.
         targets = {
-            "direct": backend_url,
-            "nginx": f"http://127.0.0.1:{nginx_port}",
-            "gateway": f"http://127.0.0.1:{gateway_port}",
+            "direct": (backend_url, backend.pid),
+            "nginx": (f"http://127.0.0.1:{nginx_port}", nginx_process.pid),
+            "gateway": (f"http://127.0.0.1:{gateway_port}", gateway.pid),
         }
         rows = []
         for name, path, lua, env in scenarios:
             for concurrency in (1, 8):
-                results = {}
-                for target, base in targets.items():
+                for base, _ in targets.values():
                     wrk(base + path, concurrency, 1, lua, env)  # warm-up (connections, caches)
-                    results[target] = wrk(base + path, concurrency, args.duration, lua, env)
-                rows.append((name, concurrency, results))
+                rounds: list[dict[str, Result]] = []
+                for round_index in range(args.rounds):
+                    # A shared VM's speed drifts: interleave the targets, rotating who goes first.
+                    order = list(targets)[round_index % 3 :] + list(targets)[: round_index % 3]
+                    results = {}
+                    for target in order:
+                        base, pid = targets[target]
+                        cpu_before = tree_cpu(pid)
+                        result = wrk(base + path, concurrency, args.duration, lua, env)
+                        result.cpu_ms = (tree_cpu(pid) - cpu_before) * 1000 / max(result.rps * args.duration, 1)
+                        results[target] = result
+                    rounds.append(results)
+                rows.append((name, concurrency, rounds))
                 print(f"done: {name} c={concurrency}", file=sys.stderr)
 
-        streamed_mb, streamed_s = upload_rss(targets["gateway"], gateway.pid, args.upload_mb * MB, file_first=False)
-        spooled_mb, spooled_s = upload_rss(targets["gateway"], gateway.pid, args.upload_mb * MB, file_first=True)
+        gateway_url = targets["gateway"][0]
+        if args.upload_mb:
+            streamed = upload_rss(gateway_url, gateway.pid, args.upload_mb * MB, file_first=False)
+            spooled = upload_rss(gateway_url, gateway.pid, args.upload_mb * MB, file_first=True)
 
     lines = [
         f"Machine: {platform.node()}, {psutil.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
         f"load average before the run {os.getloadavg()[0]:.1f}; gateway WORKERS={args.workers}, nginx "
-        f"worker_processes={args.workers}; wrk {args.duration} s per run (-t1 at c=1, -t2 at c=8).",
+        f"worker_processes={args.workers}; wrk {args.duration} s per run (-t1 at c=1, -t2 at c=8), "
+        f"{args.rounds} interleaved rounds: medians, and each round's gateway/nginx ratio in brackets.",
         "",
         "| scenario | c | direct rps / p50 / p99 ms | nginx rps / p50 / p99 ms | gateway rps / p50 / p99 ms "
-        "| gateway/nginx rps | gateway p50 - direct p50 |",
-        "|---|---|---|---|---|---|---|",
+        "| gateway/nginx rps | gateway p50 - direct p50 | CPU ms/request: backend / nginx / gateway |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for name, concurrency, results in rows:
+    for name, concurrency, rounds in rows:
+        results = {target: median_result([r[target] for r in rounds]) for target in rounds[0]}
         cells = [f"{r.rps:.0f} / {r.p50_ms:.2f} / {r.p99_ms:.2f}" for r in results.values()]
-        ratio = results["gateway"].rps / results["nginx"].rps
-        added = results["gateway"].p50_ms - results["direct"].p50_ms
-        errors = sum(r.errors for r in results.values())
+        # Ratios are taken within each round (same moment, same VM speed), then the median.
+        ratio = statistics.median(r["gateway"].rps / r["nginx"].rps for r in rounds)
+        spread = ", ".join(f"{r['gateway'].rps / r['nginx'].rps:.0%}" for r in rounds)
+        added = statistics.median(r["gateway"].p50_ms - r["direct"].p50_ms for r in rounds)
+        errors = sum(r.errors for round_ in rounds for r in round_.values())
         note = f" ({errors} non-2xx!)" if errors else ""
-        lines.append(f"| {name}{note} | {concurrency} | {' | '.join(cells)} | {ratio:.0%} | {added:+.2f} ms |")
-    lines += [
-        "",
-        f"Gateway RSS growth (all worker processes) while proxying a {args.upload_mb} MB upload: "
-        f"{streamed_mb:.1f} MB streamed (fields before the file, {streamed_s:.1f} s), "
-        f"{spooled_mb:.1f} MB spooled (file before the fields, {spooled_s:.1f} s).",
-    ]
+        cpu = " / ".join(f"{r.cpu_ms:.2f}" for r in results.values())
+        lines.append(
+            f"| {name}{note} | {concurrency} | {' | '.join(cells)} | {ratio:.0%} ({spread}) | {added:+.2f} ms | {cpu} |"
+        )
+    if args.upload_mb:
+        lines += [
+            "",
+            f"Gateway RSS growth (all worker processes) while proxying a {args.upload_mb} MB upload: "
+            f"{streamed[0]:.1f} MB streamed (fields before the file, {streamed[1]:.1f} s), "
+            f"{spooled[0]:.1f} MB spooled (file before the fields, {spooled[1]:.1f} s).",
+        ]
     table = "\n".join(lines)
     print(table)
     if args.output:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.types import Receive, Scope, Send
@@ -13,8 +13,8 @@ from common.api_types import SPEECH_CONTENT_TYPES, SpeechRequest, check_speech_r
 from common.errors import APIError, validation_error
 from gateway.backends import ClientWatch, forward
 from gateway.openapi import SPEECH_REF, error_responses
-from gateway.routes.raw import RawExchange
-from gateway.upload import ClientGone, receive_body
+from gateway.routes.raw import raw_route
+from gateway.upload import BodyReader, ClientGone
 
 router = APIRouter(tags=["audio"])
 JSON_CONTENT = [(b"content-type", b"application/json")]
@@ -23,13 +23,24 @@ JSON_CONTENT = [(b"content-type", b"application/json")]
 async def read_body(receive: Receive, limit: int, timeout: float) -> bytes:
     """The whole (small) request body, or 413 past ``limit``."""
     body = bytearray()
-    while True:
-        message = await receive_body(receive, timeout)
-        body += message.get("body", b"")
-        if len(body) > limit:
-            raise APIError(413, f"The JSON body exceeds {limit} bytes (MAX_JSON_BYTES).", code="request_too_large")
-        if not message.get("more_body", False):
-            return bytes(body)
+    read = BodyReader(receive, timeout)
+    try:
+        while True:
+            message = await read()
+            body += message.get("body", b"")
+            if len(body) > limit:
+                raise APIError(413, f"The JSON body exceeds {limit} bytes (MAX_JSON_BYTES).", code="request_too_large")
+            if not message.get("more_body", False):
+                return bytes(body)
+    finally:
+        read.close()
+
+
+def content_type(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return value.decode("latin-1")
+    return None
 
 
 def require_json(content_type: str | None) -> None:
@@ -53,12 +64,13 @@ def parse_speech(body: bytes) -> SpeechRequest:
     return check_speech_request(request)
 
 
-@router.post(
+@raw_route(
+    router,
+    "POST",
     "/v1/audio/speech",
     summary="Generate speech",
     description="OpenAI-compatible text-to-speech with Coqui XTTS. With `stream=true` the audio is sent as it "
     "is synthesized (chunked transfer). Unknown JSON fields are ignored.",
-    response_class=Response,
     responses=error_responses(400, 408, 413, 415, 429, 502, 503, 504),
     openapi_extra={
         "requestBody": {
@@ -81,28 +93,24 @@ def parse_speech(body: bytes) -> SpeechRequest:
         },
     },
 )
-async def create_speech(request: Request) -> Response:
-    require_json(request.headers.get("content-type"))
-    state = request.app.state
-
-    async def handle(scope: Scope, receive: Receive, send: Send) -> None:
-        settings = state.settings
-        try:
-            body = await read_body(receive, settings.max_json_bytes, settings.request_body_timeout_seconds)
-        except ClientGone:
-            return
-        payload = json.dumps(speech_backend_body(parse_speech(body))).encode()
-        watch = ClientWatch(receive)
-        watch.start()
-        await forward(
-            state.tts,
-            send,
-            watch,
-            "POST",
-            "/v1/audio/speech",
-            headers=JSON_CONTENT,
-            content=payload,
-            overall_timeout=settings.tts_timeout_seconds,
-        )
-
-    return RawExchange(handle)
+async def create_speech(scope: Scope, receive: Receive, send: Send) -> None:
+    require_json(content_type(scope))
+    state = scope["app"].state
+    settings = state.settings
+    try:
+        body = await read_body(receive, settings.max_json_bytes, settings.request_body_timeout_seconds)
+    except ClientGone:
+        return
+    payload = json.dumps(speech_backend_body(parse_speech(body))).encode()
+    watch = ClientWatch(receive)
+    watch.start()
+    await forward(
+        state.tts,
+        send,
+        watch,
+        "POST",
+        "/v1/audio/speech",
+        headers=JSON_CONTENT,
+        content=payload,
+        overall_timeout=settings.tts_timeout_seconds,
+    )

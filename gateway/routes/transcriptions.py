@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 from starlette.types import Receive, Scope, Send
 
 from common.api_types import (
@@ -15,43 +15,28 @@ from common.api_types import (
     TRANSLATION_FORMATS,
 )
 from common.languages import WHISPER_LANGUAGES
-from gateway.backends import Backend, ClientWatch, forward
+from gateway.backends import ClientWatch, forward
 from gateway.openapi import error_responses
-from gateway.routes.raw import RawExchange
-from gateway.settings import Settings
+from gateway.routes.raw import raw_route
 from gateway.upload import ClientGone, Upload
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["audio"])
+_PATHS = {"transcribe": "/v1/audio/transcriptions", "translate": "/v1/audio/translations"}  # same on the ASR service
 
 
-async def _proxy(
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    *,
-    backend: Backend,
-    settings: Settings,
-    task: Literal["transcribe", "translate"],
-) -> None:
-    upload = Upload(scope, receive, settings, task)
+async def _proxy(scope: Scope, receive: Receive, send: Send, task: Literal["transcribe", "translate"]) -> None:
+    state = scope["app"].state
+    upload = Upload(scope, receive, state.settings, task)
     try:
         await upload.prepare()
         watch = ClientWatch(receive)
-        await forward(backend, send, watch, "POST", scope["path"], headers=upload.headers(), content=upload.body(watch))
+        path = _PATHS[task]
+        await forward(state.asr, send, watch, "POST", path, headers=upload.headers(), content=upload.body(watch))
     except ClientGone:
         log.info("client disconnected during the upload; nothing was transcribed")
     finally:
         await upload.aclose()
-
-
-def _handler(request: Request, task: Literal["transcribe", "translate"]) -> RawExchange:
-    state = request.app.state
-
-    async def handle(scope: Scope, receive: Receive, send: Send) -> None:
-        await _proxy(scope, receive, send, backend=state.asr, settings=state.settings, task=task)
-
-    return RawExchange(handle)
 
 
 # --- OpenAPI: the multipart form and the responses, written out because the body is read raw.
@@ -193,26 +178,28 @@ def _openapi(task: Literal["transcribe", "translate"]) -> dict[str, Any]:
 _ERRORS = error_responses(400, 408, 413, 415, 429, 502, 503, 504)
 
 
-@router.post(
-    "/v1/audio/transcriptions",
+@raw_route(
+    router,
+    "POST",
+    _PATHS["transcribe"],
     summary="Transcribe audio",
     description="OpenAI-compatible transcription with WhisperX; `advanced=true` adds alignment and diarization. "
     "The upload streams to the ASR service as it arrives.",
-    response_class=Response,
     responses=_ERRORS,
     openapi_extra=_openapi("transcribe"),
 )
-async def create_transcription(request: Request) -> Response:
-    return _handler(request, "transcribe")
+async def create_transcription(scope: Scope, receive: Receive, send: Send) -> None:
+    await _proxy(scope, receive, send, "transcribe")
 
 
-@router.post(
-    "/v1/audio/translations",
+@raw_route(
+    router,
+    "POST",
+    _PATHS["translate"],
     summary="Translate audio into English",
     description="OpenAI-compatible translation (WhisperX task `translate`).",
-    response_class=Response,
     responses=_ERRORS,
     openapi_extra=_openapi("translate"),
 )
-async def create_translation(request: Request) -> Response:
-    return _handler(request, "translate")
+async def create_translation(scope: Scope, receive: Receive, send: Send) -> None:
+    await _proxy(scope, receive, send, "translate")

@@ -39,7 +39,7 @@ def gateway(fake: Server, work_dir: Path, spool_dir: Path) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def strict_gateway(fake: Server, work_dir: Path) -> Iterator[Server]:
-    """Small upload limit and short timeouts (1 s for backends and for a stalled request body)."""
+    """Small upload limit and short timeouts (1 s for backends and for a stalled request head or body)."""
     env = {
         "ASR_BASE_URL": fake.url,
         "TTS_BASE_URL": fake.url,
@@ -47,6 +47,7 @@ def strict_gateway(fake: Server, work_dir: Path) -> Iterator[Server]:
         "TTS_TIMEOUT_SECONDS": "1",
         "ASR_READ_TIMEOUT_SECONDS": "1",
         "REQUEST_BODY_TIMEOUT_SECONDS": "1",
+        "REQUEST_HEADER_TIMEOUT_SECONDS": "1",
     }
     with run_service("gateway", env, tmp_dir=work_dir) as server:
         yield server

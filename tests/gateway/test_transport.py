@@ -79,6 +79,26 @@ def test_keep_alive_reuse_and_bodies() -> None:
     asyncio.run(run())
 
 
+@pytest.mark.parametrize("known_length", [True, False], ids=["content-length", "chunked"])
+def test_large_streamed_body_arrives_whole(known_length: bool) -> None:
+    """The first chunk goes out in 64 KiB sends: every byte must still arrive, in order."""
+    pieces = [bytes([i]) * size for i, size in enumerate((300_000, 65_536, 1, 200_000))]
+
+    async def run() -> None:
+        server, url, _ = await _serve(_echo)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for piece in pieces:
+                yield piece
+
+        headers = {"content-length": str(sum(map(len, pieces)))} if known_length else {}
+        async with server, _client() as client:
+            response = await client.post(f"{url}/big", content=chunks(), headers=headers)
+            assert response.content == b"/big|" + b"".join(pieces)
+
+    asyncio.run(run())
+
+
 def test_chunked_and_close_delimited_responses() -> None:
     async def chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _read_request(reader)

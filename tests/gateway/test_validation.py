@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import httpx
 import pytest
@@ -202,3 +203,60 @@ def test_stalled_speech_body_is_408(strict_gateway: Server, backend: FakeControl
             answer += data
     assert answer.startswith(b"HTTP/1.1 408"), answer
     assert backend.requests() == []
+
+
+@pytest.mark.parametrize("file_first", [False, True], ids=["fields-first", "file-first"])
+def test_slow_steady_upload_is_not_a_stall(strict_gateway: Server, backend: FakeControl, file_first: bool) -> None:
+    """The 1 s stall limit is between messages, not on the whole body: 2.4 s of steady trickle passes."""
+    form = Form(after=[MODEL]) if file_first else Form(before=[MODEL])
+    body = form.body()
+    host, port = strict_gateway.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
+            % (form.content_type.encode(), len(body))
+        )
+        pieces = [body[i : i + len(body) // 8 + 1] for i in range(0, len(body), len(body) // 8 + 1)]
+        for piece in pieces:
+            sock.sendall(piece)
+            time.sleep(0.3)
+        answer = b""
+        while b"\r\n\r\n" not in answer and (data := sock.recv(65536)):
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    assert [r["body_done"] for r in backend.requests()] == [True]
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    answer = b""
+    while data := sock.recv(65536):
+        answer += data
+    return answer
+
+
+def test_stalled_request_head_is_408_and_closed(strict_gateway: Server, backend: FakeControl) -> None:
+    """A client that never finishes its request line and headers (slow loris) is cut off."""
+    host, port = strict_gateway.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        began = time.monotonic()
+        sock.sendall(b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-")  # ... and then nothing
+        answer = _read_until_closed(sock)
+        elapsed = time.monotonic() - began
+    status, _, rest = answer.partition(b"\r\n")
+    assert status == b"HTTP/1.1 408 Request Timeout", answer
+    error = json.loads(rest.split(b"\r\n\r\n", 1)[1])["error"]
+    assert error["code"] == "request_timeout" and "REQUEST_HEADER_TIMEOUT_SECONDS" in error["message"]
+    assert 0.8 < elapsed < 5
+    assert backend.requests() == []
+
+
+def test_idle_connection_is_closed_and_kept_alive_requests_still_work(strict_gateway: Server) -> None:
+    host, port = strict_gateway.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as idle:
+        assert _read_until_closed(idle) == b""  # nothing sent: closed without a response
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        for _ in range(2):  # a kept-alive connection's second request has the same limit, and passes it
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+            time.sleep(0.5)
+            sock.sendall(b"Host: x\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK")
