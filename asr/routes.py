@@ -20,7 +20,7 @@ from asr.upload import spooled_upload
 from common.api_types import parse_transcription_form
 from common.errors import APIError
 from common.lifecycle import ModelRuntime
-from common.service import model_label
+from common.service import client_disconnected, model_label
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -31,16 +31,10 @@ class ClientGone(Exception):
     """The client disconnected; its work was cancelled."""
 
 
-async def _disconnected(request: Request) -> None:
-    # The body has been read in full, so the next message can only be the disconnect.
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
-
-
 async def until_disconnected(request: Request, work: Awaitable[T]) -> T:
     """Await ``work``, cancelling it (and so setting its session's cancel token) if the client goes."""
     task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(request))
+    watcher = asyncio.ensure_future(client_disconnected(request.receive))
     try:
         await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -27,7 +27,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import Field
 
 from common.errors import APIError
-from common.service import ServiceSettings
+from common.service import ServiceSettings, client_disconnected
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +153,7 @@ def _cancel_on_disconnect(receive: Callable[[], Awaitable[Any]]) -> asyncio.Task
     owner = asyncio.current_task()
 
     async def watch() -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
+        await client_disconnected(receive)
         if owner is not None:
             owner.cancel()
 

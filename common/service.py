@@ -81,6 +81,13 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
+async def client_disconnected(receive: Receive) -> None:
+    """Return once the client has gone. Await it only after the request body has been read: from
+    then on ``receive`` yields nothing but the disconnect (uvicorn reports it to every caller)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()

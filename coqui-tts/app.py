@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 from common.api_types import SPEECH_CONTENT_TYPES, SpeechRequest, check_speech_request
 from common.errors import install_error_handlers
 from common.lifecycle import Cancelled, ModelRuntime, Session
-from common.service import RequestIdMiddleware
+from common.service import RequestIdMiddleware, client_disconnected
 from coqui_tts.engines import EngineSpec, engine_spec
 from coqui_tts.engines.base import Engine
 from coqui_tts.settings import Settings
@@ -25,7 +25,6 @@ from coqui_tts.voices import map_voices
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-DISCONNECT_POLL_SECONDS = 0.25
 
 
 class _ClosingStreamingResponse(StreamingResponse):
@@ -44,8 +43,7 @@ async def _cancel_on_disconnect(request: Request, session: Session) -> AsyncIter
     """Set the session's cancel token as soon as the client goes away."""
 
     async def watch() -> None:
-        while not await request.is_disconnected():
-            await asyncio.sleep(DISCONNECT_POLL_SECONDS)
+        await client_disconnected(request.receive)
         log.info("client disconnected: stopping synthesis")
         session.token.cancel()
 

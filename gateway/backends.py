@@ -18,7 +18,7 @@ import httpx
 from starlette.types import Receive, Send
 
 from common.errors import APIError, envelope
-from common.service import REQUEST_ID_HEADER, request_id_var
+from common.service import REQUEST_ID_HEADER, client_disconnected, request_id_var
 from gateway.settings import Settings
 from gateway.transport import FastTransport
 
@@ -144,8 +144,7 @@ class ClientWatch:
             self._task = asyncio.create_task(self._watch())
 
     async def _watch(self) -> None:
-        while (await self._receive())["type"] != "http.disconnect":
-            pass
+        await client_disconnected(self._receive)
         if not self._done and self._owner is not None:
             self.gone = True
             self._owner.cancel()

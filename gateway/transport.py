@@ -22,10 +22,11 @@ import httpx
 READ_HIGH_WATER = 1024 * 1024  # pause reading from a backend that is ahead of the client by this much
 WRITE_HIGH_WATER = 1024 * 1024
 # Loopback hands a send's data to the reader only when the whole send has returned, so a backend
-# waited for all of a request's first 256 KiB chunk before it could start: that chunk goes out in
-# 64 KiB sends. (Later chunks overlap with the backend's work anyway, and splitting them too cost
-# more CPU under load than it saved.) The 1 MB upload at concurrency 1 went from ~420 to ~600
-# requests/s (docs/benchmarks.md).
+# waited for each whole 256 KiB chunk before it could start on it. While a request is the only one
+# in flight, its body goes out in 64 KiB sends, so the backend works on one piece while the
+# gateway sends the next; under load whole chunks are cheaper (the extra sends cost more CPU than
+# the overlap gains). The 1 MB upload at concurrency 1 went from ~420 to ~610 requests/s
+# (docs/benchmarks.md).
 SEND_BYTES = 64 * 1024
 _CHUNKED = b"chunked"
 
@@ -229,6 +230,7 @@ class FastTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, max_connections: int, max_keepalive: int) -> None:
         self._slots = asyncio.Semaphore(max_connections)
+        self._in_use = 0  # requests holding a slot
         self._max_keepalive = max_keepalive
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._idle_count = 0
@@ -243,6 +245,7 @@ class FastTransport(httpx.AsyncBaseTransport):
                 await self._slots.acquire()
         except TimeoutError:
             raise httpx.PoolTimeout("no free connection to the backend") from None
+        self._in_use += 1
         connection: _Connection | None = None
         try:
             connection = await self._connection((url.host, url.port or 80), timeouts.get("connect"))
@@ -251,7 +254,7 @@ class FastTransport(httpx.AsyncBaseTransport):
         except BaseException:
             if connection is not None:
                 connection.close()
-            self._slots.release()
+            self._give_back_slot()
             raise
         return httpx.Response(
             connection.status,
@@ -293,19 +296,23 @@ class FastTransport(httpx.AsyncBaseTransport):
             await connection.write(head + b"".join([chunk async for chunk in stream]), timeout)
             return
         pending = head  # goes out with the first chunk
-        first = True
         async for chunk in stream:  # type: ignore[union-attr]
             if not chunk:
                 continue
+            piecewise = self._in_use == 1
             if chunked:
-                await connection.write(pending, timeout, b"%x\r\n" % len(chunk), chunk, b"\r\n", piecewise=first)
+                await connection.write(pending, timeout, b"%x\r\n" % len(chunk), chunk, b"\r\n", piecewise=piecewise)
             else:
-                await connection.write(pending, timeout, chunk, piecewise=first)
-            pending, first = b"", False
+                await connection.write(pending, timeout, chunk, piecewise=piecewise)
+            pending = b""
         await connection.write(pending + b"0\r\n\r\n" if chunked else pending, timeout)
 
-    def _release(self, connection: _Connection) -> None:
+    def _give_back_slot(self) -> None:
+        self._in_use -= 1
         self._slots.release()
+
+    def _release(self, connection: _Connection) -> None:
+        self._give_back_slot()
         if connection.reusable() and self._idle_count < self._max_keepalive:
             connection.recycle()
             self._idle.setdefault(connection.key, []).append(connection)

@@ -4,7 +4,8 @@ Run as ``python -m tests.gateway.fake_backend`` (HOST/PORT from the environment)
 what it receives (``GET /_requests``) and misbehaves on demand, as set by
 ``POST /_mode?mode=...``: ``error`` (429 envelope + Retry-After), ``plain-error`` (500
 text/plain), ``sleep`` (answer after ``seconds``), ``die`` (abort after the first chunk),
-``hold`` (send a first chunk, then wait for ``POST /_release`` before finishing), ``text``
+``hold`` (send a first chunk, then wait for ``POST /_release`` before finishing), ``hold-first``
+(send the response head, then wait for the release before any audio), ``text``
 (a text/plain transcription). ``bytes`` sets the size of the speech audio.
 """
 
@@ -93,6 +94,8 @@ async def _misbehave(request: Request, entry: dict[str, Any]) -> Response | None
 
 
 async def _stream(entry: dict[str, Any], mode: str, chunks: list[bytes]) -> AsyncIterator[bytes]:
+    if mode == "hold-first":
+        await asyncio.wait_for(release.wait(), timeout=10)
     yield chunks[0]
     if mode == "die":
         raise RuntimeError("fake backend dies mid-stream")

@@ -125,6 +125,17 @@ def test_speech_audio_streams_before_backend_finishes(gateway: Server, backend: 
     assert first_at < finished
 
 
+def test_response_head_is_not_held_back_while_the_body_is_slow(gateway: Server, backend: FakeControl) -> None:
+    """The gateway sends a response's head with its first body bytes when they follow at once, and
+    on its own otherwise: a client sees the status before slow audio starts."""
+    backend.mode("hold-first", bytes="5000")
+    with httpx.stream("POST", f"{gateway.url}/v1/audio/speech", json={**SPEECH, "stream": True}, timeout=5) as response:
+        assert response.status_code == 200  # the head arrived while the backend still holds all audio
+        assert not any(r.get("completed") for r in backend.requests())
+        backend.release()
+        assert len(response.read()) == 5000
+
+
 def test_transcription_events_stream_before_backend_finishes(gateway: Server, backend: FakeControl) -> None:
     backend.mode("hold")
     form = Form(before=[MODEL, ("stream", "true")])
