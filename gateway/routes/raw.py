@@ -4,7 +4,7 @@ The proxying routes read the request stream and send the response themselves, wi
 parsing or buffering in between. Each is still a FastAPI route (OpenAPI, /docs, 405 for other
 methods, and the general path for any request the fast lane does not recognise, e.g. under a
 root path), but ``RawRoutes``, in front of FastAPI, answers an exact method + path match
-directly: FastAPI's middleware, exception, routing and endpoint layers cost about a fifth of the
+directly: FastAPI's middleware, exception, routing and endpoint layers cost about a sixth of the
 gateway's CPU on a proxied 1 MB upload (docs/benchmarks.md). Either way the same handler runs
 and errors become the same envelope.
 """

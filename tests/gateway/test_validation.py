@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -175,17 +177,24 @@ def test_chunked_upload_over_limit_is_413(strict_gateway: Server, backend: FakeC
         assert backend.requests() == []
 
 
-@pytest.mark.parametrize("file_first", [False, True], ids=["fields-first", "file-first"])
-def test_stalled_upload_is_408(strict_gateway: Server, backend: FakeControl, file_first: bool) -> None:
-    """A client that stops sending mid-body gets 408; no backend receives a whole request."""
+@contextlib.contextmanager
+def _upload_socket(gateway: Server, file_first: bool) -> Iterator[tuple[socket.socket, bytes]]:
+    """A raw connection that has sent a transcription request's head; the body is the caller's to send."""
     form = Form(after=[MODEL]) if file_first else Form(before=[MODEL])
     body = form.body()
-    host, port = strict_gateway.url.removeprefix("http://").split(":")
+    host, port = gateway.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(
             b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
             % (form.content_type.encode(), len(body))
         )
+        yield sock, body
+
+
+@pytest.mark.parametrize("file_first", [False, True], ids=["fields-first", "file-first"])
+def test_stalled_upload_is_408(strict_gateway: Server, backend: FakeControl, file_first: bool) -> None:
+    """A client that stops sending mid-body gets 408; no backend receives a whole request."""
+    with _upload_socket(strict_gateway, file_first) as (sock, body):
         sock.sendall(body[: len(body) // 2])  # ... and then nothing
         answer = b""
         while b"REQUEST_BODY_TIMEOUT_SECONDS" not in answer and (data := sock.recv(65536)):
@@ -208,14 +217,7 @@ def test_stalled_speech_body_is_408(strict_gateway: Server, backend: FakeControl
 @pytest.mark.parametrize("file_first", [False, True], ids=["fields-first", "file-first"])
 def test_slow_steady_upload_is_not_a_stall(strict_gateway: Server, backend: FakeControl, file_first: bool) -> None:
     """The 1 s stall limit is between messages, not on the whole body: 2.4 s of steady trickle passes."""
-    form = Form(after=[MODEL]) if file_first else Form(before=[MODEL])
-    body = form.body()
-    host, port = strict_gateway.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(
-            b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
-            % (form.content_type.encode(), len(body))
-        )
+    with _upload_socket(strict_gateway, file_first) as (sock, body):
         pieces = [body[i : i + len(body) // 8 + 1] for i in range(0, len(body), len(body) // 8 + 1)]
         for piece in pieces:
             sock.sendall(piece)
