@@ -1,6 +1,6 @@
 """Gateway benchmark: our gateway vs direct-to-backend vs nginx, on loopback, with wrk.
 
-    python -m benchmarks.gateway [--duration 5] [--rounds 3] [--workers 2] [--only upload] [--output results.md]
+    python -m benchmarks.gateway [--duration 5] [--rounds 3] [--workers 1] [--only upload] [--output results.md]
 
 Starts the fast fake backend, the gateway (``python -m gateway``) and nginx (reverse proxy with
 proxy_buffering off, request buffering off and a keep-alive upstream), runs bounded wrk runs for
@@ -231,7 +231,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved runs per target; medians are shown")
-    parser.add_argument("--workers", type=int, default=2, help="gateway WORKERS and nginx worker_processes")
+    # 1, like the gateway's WORKERS default: on a 2-core machine that also runs wrk and the backend,
+    # one worker each did at least as well as two for both proxies (docs/benchmarks.md).
+    parser.add_argument("--workers", type=int, default=1, help="gateway WORKERS and nginx worker_processes")
     parser.add_argument("--upload-mb", type=int, default=500, help="size of the RSS upload (0: skip it)")
     parser.add_argument("--output", type=Path, help="also write the Markdown table here")
     parser.add_argument("--only", help="run only the scenarios whose name contains this (e.g. upload)")
