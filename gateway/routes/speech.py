@@ -7,6 +7,7 @@ import json
 from fastapi import APIRouter
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from common.api_types import SPEECH_CONTENT_TYPES, SpeechRequest, check_speech_request, speech_backend_body
@@ -34,13 +35,6 @@ async def read_body(receive: Receive, limit: int, timeout: float) -> bytes:
                 return bytes(body)
     finally:
         read.close()
-
-
-def content_type(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            return value.decode("latin-1")
-    return None
 
 
 def require_json(content_type: str | None) -> None:
@@ -94,7 +88,7 @@ def parse_speech(body: bytes) -> SpeechRequest:
     },
 )
 async def create_speech(scope: Scope, receive: Receive, send: Send) -> None:
-    require_json(content_type(scope))
+    require_json(Headers(scope=scope).get("content-type"))
     state = scope["app"].state
     settings = state.settings
     try:
