@@ -20,14 +20,17 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+import anyio
 from pydantic import Field
+from starlette.types import Receive
 
+from common.disconnect import cancel_on_disconnect
 from common.errors import APIError
-from common.service import ServiceSettings, client_disconnected
+from common.service import ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +113,17 @@ class CancelToken:
 
 
 class Session:
-    """One admitted request: loads what it needs, runs blocking work off the event loop."""
+    """One admitted request: loads what it needs, runs blocking work off the event loop.
+
+    The session, not whatever response streams its results, owns the inference slot: when the
+    request is over, ``ModelRuntime.session`` stops any work still running and waits for it
+    before the next request is admitted.
+    """
 
     def __init__(self, runtime: ModelRuntime) -> None:
         self._runtime = runtime
         self.token = CancelToken()
+        self._running: asyncio.Future[Any] | None = None
 
     async def model(self, key: str, load: Callable[[], T], *, setting: str) -> T:
         """The model under ``key``, loading it with ``load`` if it is not in memory.
@@ -125,43 +134,32 @@ class Session:
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs)`` in a thread. If the caller is cancelled (client gone) the
-        token is set and we wait for ``fn`` to stop before giving the slot up."""
+        token is set and we wait for ``fn`` to stop before passing the cancellation on."""
         loop = asyncio.get_running_loop()
         # copy_context: the worker's log lines keep the request id.
         call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
-        future = loop.run_in_executor(None, call)
+        future = self._running = loop.run_in_executor(None, call)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
-            self.token.cancel()
-            # Starlette cancels through anyio scopes, which re-deliver cancellation at every await
-            # (a task awaiting this one passes each on): wait through all of them, or the slot
-            # would be given up while the worker still runs.
-            while not future.done():
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait({future})
+            await self.stop()
             raise
         except BaseException as exc:
             if is_out_of_memory(exc):
-                self._runtime.unload_all()
+                await self._runtime.unload_all()
                 raise APIError(503, OOM_MESSAGE, code="gpu_out_of_memory") from exc
             raise
 
-
-def _cancel_on_disconnect(receive: Callable[[], Awaitable[Any]]) -> asyncio.Task[None]:
-    """Cancel the current task when ``receive`` reports that the client disconnected."""
-    owner = asyncio.current_task()
-
-    async def watch() -> None:
-        await client_disconnected(receive)
-        if owner is not None:
-            owner.cancel()
-
-    return asyncio.get_running_loop().create_task(watch())
-
-
-def _fired(watcher: asyncio.Task[None]) -> bool:
-    return watcher.done() and not watcher.cancelled() and watcher.exception() is None
+    async def stop(self) -> None:
+        """Ask running work to stop (at its next token check) and wait until it has."""
+        running = self._running
+        if running is None or running.done():
+            return
+        self.token.cancel()
+        # Shielded: a request being cancelled must still wait, or the slot would be given up
+        # while the worker still runs.
+        with anyio.CancelScope(shield=True):
+            await asyncio.wait({running})
 
 
 class ModelRuntime:
@@ -205,44 +203,41 @@ class ModelRuntime:
 
     # -- admission --------------------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def session(self, receive: Callable[[], Awaitable[Any]] | None = None) -> AsyncIterator[Session]:
+    async def session(self, receive: Receive | None = None) -> AsyncIterator[Session]:
         """Wait for the inference slot. With the request's ASGI ``receive`` (call it only once the
-        request body has been read), a client that disconnects while waiting leaves the queue at once."""
+        request body has been read), a client that disconnects while waiting leaves the queue at
+        once (``ClientGone``)."""
         await self._admit(receive)
         session = Session(self)
         try:
             yield session
         finally:
-            self._last_used = time.monotonic()
-            if self.ttl_seconds <= 0:
-                self.unload_all()
-            else:
-                self._arm_expiry()
+            with anyio.CancelScope(shield=True):
+                await session.stop()
+                self._last_used = time.monotonic()
+                if self.ttl_seconds <= 0:
+                    await self.unload_all()
+                else:
+                    self._arm_expiry()
             self._lock.release()
 
-    async def _admit(self, receive: Callable[[], Awaitable[Any]] | None) -> None:
+    async def _admit(self, receive: Receive | None) -> None:
         # Counted before any await, so simultaneous arrivals cannot all slip past the bound.
         if self._waiting >= self.max_queue + (0 if self._lock.locked() else 1):
             raise self._busy_error("the wait queue is full")
         self._waiting += 1
-        watcher = _cancel_on_disconnect(receive) if receive is not None else None
         try:
-            # asyncio.timeout, not wait_for: the lock is acquired in this task, so a timeout or a
-            # cancellation can never leave it taken by nobody.
-            async with asyncio.timeout(self.max_wait_seconds):
-                await self._lock.acquire()
+            async with contextlib.AsyncExitStack() as stack:
+                if receive is not None:
+                    await stack.enter_async_context(cancel_on_disconnect(receive))
+                # asyncio.timeout, not wait_for: the lock is acquired in this task, so a timeout or a
+                # cancellation can never leave it taken by nobody.
+                async with asyncio.timeout(self.max_wait_seconds):
+                    await self._lock.acquire()
         except TimeoutError:
             raise self._busy_error(f"no slot became free within {self.max_wait_seconds:g} s") from None
-        except asyncio.CancelledError:
-            if watcher is None or not _fired(watcher):
-                raise
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
-            raise APIError(499, "The client closed the request while it waited for its turn.",
-                           code="client_closed_request") from None  # fmt: skip
         finally:
             self._waiting -= 1
-            if watcher is not None:
-                watcher.cancel()
 
     def _busy_error(self, why: str) -> APIError:
         # A hint, not a promise: a few seconds lets a client back off without giving up for the
@@ -267,13 +262,13 @@ class ModelRuntime:
         except asyncio.CancelledError:
             self._state = "ready" if self._models else "not_loaded"
             raise
-        except APIError as exc:
+        except APIError:
             self._state = "failed"
-            free_device_memory()
-            raise exc
+            await asyncio.to_thread(free_device_memory)
+            raise
         except Exception as exc:
             self._state = "failed"
-            free_device_memory()
+            await asyncio.to_thread(free_device_memory)
             log.exception("could not load model %s", key)
             raise APIError(
                 503,
@@ -286,13 +281,14 @@ class ModelRuntime:
         log.info("loaded model %s in %.2f s", key, time.perf_counter() - started)
         return model
 
-    def unload_all(self) -> None:
+    async def unload_all(self) -> None:
+        """Drop every loaded model and give their memory back (off the event loop)."""
         if not self._models:
             return
         log.info("unloading %s", ", ".join(self._models))
         self._models.clear()
         self._state = "not_loaded"
-        free_device_memory()
+        await asyncio.to_thread(free_device_memory)
 
     # -- keep-warm --------------------------------------------------------------------------
     def _arm_expiry(self) -> None:
@@ -307,10 +303,10 @@ class ModelRuntime:
                 continue
             async with self._lock:  # never unload under a running inference
                 if time.monotonic() - self._last_used >= self.ttl_seconds:
-                    self.unload_all()
+                    await self.unload_all()
 
     async def close(self) -> None:
         """Unload everything (service shutdown)."""
         if self._expiry is not None:
             self._expiry.cancel()
-        self.unload_all()
+        await self.unload_all()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import logging
 import os
@@ -29,6 +28,13 @@ class ServiceSettings(BaseSettings):
     port: int = Field(default=5000, description="Port the service listens on.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level: debug, info, warning or error."
+    )
+    keep_alive_seconds: int = Field(
+        default=75,
+        ge=1,
+        description="How long an idle client connection is kept open. Longer than the clients' own idle "
+        "expiry (the OpenAI SDKs and httpx: 5 s; the gateway's BACKEND_KEEPALIVE_SECONDS), so a client never "
+        "sends a request on a connection the service is closing.",
     )
     shutdown_grace_seconds: float = Field(
         default=30,
@@ -81,13 +87,6 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
-async def client_disconnected(receive: Receive) -> None:
-    """Return once the client has gone. Await it only after the request body has been read: from
-    then on ``receive`` yields nothing but the disconnect (uvicorn reports it to every caller)."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
 class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
@@ -114,13 +113,11 @@ def serve(
     *,
     factory: str | None = None,
     workers: int = 1,
-    http: type[asyncio.Protocol] | None = None,
 ) -> None:
     """Run ``app`` the same way locally and in the Docker images.
 
     With ``workers`` > 1, uvicorn starts that many processes, each building its app from the
-    import string ``factory`` (a zero-argument function returning the app). ``http``: a uvicorn
-    HTTP protocol class to use instead of uvicorn's choice (httptools).
+    import string ``factory`` (a zero-argument function returning the app).
     """
     configure_logging(service, settings.log_level)
     target: FastAPI | str = app
@@ -136,6 +133,6 @@ def serve(
         port=settings.port,
         log_level=settings.log_level,
         log_config=None,  # keep our handler (with request ids) instead of uvicorn's
+        timeout_keep_alive=settings.keep_alive_seconds,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
-        http=http or "auto",
     )

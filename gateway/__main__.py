@@ -2,18 +2,8 @@
 
 from common.service import serve
 from gateway.app import create_app
-from gateway.http_protocol import GatewayHttpProtocol
-from gateway.malloc import tune_malloc
 from gateway.settings import Settings
 
 if __name__ == "__main__":
-    tune_malloc()  # WORKERS=1 serves from this process
     settings = Settings()
-    serve(
-        create_app(settings),
-        settings,
-        "gateway",
-        factory="gateway.app:create_worker_app",
-        workers=settings.workers,
-        http=GatewayHttpProtocol,
-    )
+    serve(create_app(settings), settings, "gateway", factory="gateway.app:create_worker_app", workers=settings.workers)

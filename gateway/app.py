@@ -1,27 +1,22 @@
-"""Assembly of the public gateway: routes, error envelope, request ids, the shared backend connections."""
+"""Assembly of the public gateway: routes, error envelope, request ids, one client per backend."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from functools import partial
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.errors import install_error_handlers
 from common.service import RequestIdMiddleware, configure_logging
 from gateway.auth import ApiKeyMiddleware
-from gateway.backends import Backend, create_transport
+from gateway.backends import Backend, backend_client
 from gateway.catalog import Catalog
 from gateway.discovery import catalog_watcher
-from gateway.http_protocol import GatewayHttpProtocol
-from gateway.malloc import tune_malloc
 from gateway.openapi import install_openapi
 from gateway.routes import health, models, speech, transcriptions, voices
 from gateway.routes.docs import install_docs
-from gateway.routes.raw import RawRoutes, raw_routes
 from gateway.settings import Settings
 
 DESCRIPTION = """Self-hosted, OpenAI-compatible speech API: WhisperX speech-to-text and Coqui XTTS
@@ -29,50 +24,46 @@ text-to-speech. Point an OpenAI SDK's `base_url` at this server (`/v1`). Errors 
 envelope `{"error": {"message", "type", "param", "code"}}`."""
 
 
-class GatewayApp(FastAPI):
-    """FastAPI behind the gateway's front: request ids, the API key, then the raw routes.
-
-    The front is plain ASGI ahead of FastAPI's own middleware stack, so the streaming routes skip
-    it (routes/raw.py); every other request goes on through FastAPI as usual.
-    """
-
-    front: ASGIApp  # set by create_app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope["app"] = self  # as Starlette would set it: handlers find the state there
-        await self.front(scope, receive, send)
+def _timeouts(settings: Settings) -> dict[str, httpx.Timeout]:
+    connect = settings.connect_timeout_seconds
+    asr = settings.asr_read_timeout_seconds
+    tts = settings.tts_timeout_seconds
+    return {
+        # ASR: no overall limit (hours of audio are legitimate), only an idle-read timeout.
+        "asr": httpx.Timeout(connect=connect, read=asr, write=asr, pool=connect),
+        # TTS: the overall limit is enforced around the whole exchange; reads get the same bound.
+        "tts": httpx.Timeout(connect=connect, read=tts, write=tts, pool=connect),
+    }
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    GatewayHttpProtocol.head_timeout = settings.request_header_timeout_seconds  # one app per process
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with create_transport(settings) as transport:
-            connect = settings.connect_timeout_seconds
-            # ASR: no overall limit (hours of audio are legitimate), only an idle-read timeout.
-            asr_timeout = httpx.Timeout(
-                connect=connect,
-                read=settings.asr_read_timeout_seconds,
-                write=settings.asr_read_timeout_seconds,
-                pool=connect,
+        timeouts = _timeouts(settings)
+        async with AsyncExitStack() as stack:
+            for name, label, url in (("asr", "ASR", settings.asr_base_url), ("tts", "TTS", settings.tts_base_url)):
+                client = await stack.enter_async_context(
+                    backend_client(
+                        url,
+                        timeouts[name],
+                        max_connections=settings.backend_max_connections,
+                        keepalive_seconds=settings.backend_keepalive_seconds,
+                    )
+                )
+                setattr(app.state, name, Backend(label, client))
+            await stack.enter_async_context(
+                catalog_watcher(
+                    app.state.catalog,
+                    {"asr": app.state.asr, "tts": app.state.tts},
+                    interval=settings.catalog_refresh_seconds,
+                    timeout=settings.ready_timeout_seconds,
+                )
             )
-            # TTS: the overall limit is enforced around the whole exchange; reads get the same bound.
-            tts_timeout = httpx.Timeout(
-                connect=connect, read=settings.tts_timeout_seconds, write=settings.tts_timeout_seconds, pool=connect
-            )
-            app.state.asr = Backend("ASR", settings.asr_base_url, transport, asr_timeout)
-            app.state.tts = Backend("TTS", settings.tts_base_url, transport, tts_timeout)
-            async with catalog_watcher(
-                app.state.catalog,
-                {"asr": app.state.asr, "tts": app.state.tts},
-                interval=settings.catalog_refresh_seconds,
-                timeout=settings.ready_timeout_seconds,
-            ):
-                yield
+            yield
 
-    app = GatewayApp(
+    app = FastAPI(
         title="Speech API gateway",
         version="0.1.0",
         description=DESCRIPTION,
@@ -83,22 +74,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.catalog = Catalog()
     install_error_handlers(app)
-    front: ASGIApp = RawRoutes(
-        partial(FastAPI.__call__, app), raw_routes(transcriptions.router, speech.router, voices.router)
-    )
-    if settings.api_key:
-        front = ApiKeyMiddleware(front, api_key=settings.api_key)
-    app.front = RequestIdMiddleware(front)  # outermost: a 401 or 500 carries the request id too
+    if settings.api_key is not None:
+        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
+    app.add_middleware(RequestIdMiddleware)  # outermost: a 401 or 500 carries the request id too
     for module in (models, transcriptions, speech, voices, health):
         app.include_router(module.router)
     install_docs(app)
-    install_openapi(app, bearer_auth=bool(settings.api_key))
+    install_openapi(app, bearer_auth=settings.api_key is not None)
     return app
 
 
 def create_worker_app() -> FastAPI:
     """The app factory each uvicorn worker process calls when WORKERS > 1."""
-    tune_malloc()
     settings = Settings()
     configure_logging("gateway", settings.log_level)
     return create_app(settings)

@@ -1,115 +1,212 @@
-"""Streaming HTTP to the ASR and TTS services over one shared pool of keep-alive connections.
+"""Streaming HTTP to the ASR and TTS services: one httpx client per backend.
 
 Failures map to what a client of the public API should see: unreachable -> 502
-(``<ASR|TTS> backend request failed: <reason>``), timeout -> 504, a backend's own error -> its
-status with its envelope (or ours around a body that is not one). A backend that dies after the
-response has started cannot change the status any more: the gateway logs it and aborts the
-client's response, so the client sees a broken transfer rather than a silently truncated 200.
+(``<ASR|TTS> backend request failed: <reason>``), timeout -> 504, every connection to the
+backend busy -> 503, a backend's own error -> its status with its envelope (or ours around a
+body that is not one). A backend that dies after the response has started cannot change the
+status any more: the gateway logs it and aborts the client's response, so the client sees a
+broken transfer rather than a silently truncated 200.
+
+Connection reuse never fails a request: the clients drop idle connections
+(``BACKEND_KEEPALIVE_SECONDS``) well before the backends close them (their
+``KEEP_ALIVE_SECONDS``), and a request whose body can be sent again (JSON, a spooled upload, a
+GET) is retried once when its connection fails before any response byte arrives.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 
 import httpx
-from starlette.types import Receive, Send
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
 
+from common.disconnect import cancel_on_disconnect
 from common.errors import APIError, envelope
-from common.service import REQUEST_ID_HEADER, client_disconnected, request_id_var
-from gateway.settings import Settings
-from gateway.transport import FastTransport
+from common.service import REQUEST_ID_HEADER, request_id_var
 
 log = logging.getLogger(__name__)
 
 # Response headers worth passing from a backend to the client (x-request-id is set by the middleware).
 PASSTHROUGH_HEADERS = frozenset(
     {
-        b"content-type",
-        b"content-length",
-        b"content-disposition",
-        b"content-encoding",
-        b"content-language",
-        b"cache-control",
-        b"retry-after",
+        "content-type",
+        "content-length",
+        "content-disposition",
+        "content-encoding",
+        "content-language",
+        "cache-control",
+        "retry-after",
+        "x-should-retry",
     }
 )
 ERROR_BODY_LIMIT = 64 * 1024
-JSON_HEADERS = [(b"content-type", b"application/json")]
+# A connection that fails with one of these before any response byte most likely went stale while
+# idle (the backend closed it as it was being reused): the request may be sent again on a new one.
+STALE_CONNECTION_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ConnectError)
+
+Headers = Sequence[tuple[str, str]]
+Body = bytes | Callable[[], AsyncIterable[bytes]] | None
+"""A request body: bytes, or a function returning the body's chunks (called again for a retry)."""
 
 
-def create_transport(settings: Settings) -> FastTransport:
-    """The one connection pool for both backends: keep-alive connections, no proxies from the environment."""
-    return FastTransport(
-        max_connections=settings.backend_max_connections,
-        max_keepalive=min(settings.backend_max_connections, 256),
+@contextlib.asynccontextmanager
+async def backend_client(
+    base_url: str, timeout: httpx.Timeout, *, max_connections: int, keepalive_seconds: float
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The pooled keep-alive client for one backend (no proxies or .netrc from the environment)."""
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=min(max_connections, 256),
+        keepalive_expiry=keepalive_seconds,
     )
+    async with httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits, trust_env=False) as client:
+        yield client
 
 
 class Backend:
-    """One backend service (``label`` is how errors name it: ASR or TTS).
+    """One backend service (``label`` is how errors name it: ASR or TTS)."""
 
-    Requests go straight to the transport with httpx's request/response types: an httpx client
-    would add redirect, auth, cookie and hook handling the gateway does not use, which cost about
-    a tenth of its CPU per proxied upload.
-    """
-
-    def __init__(self, label: str, base_url: str, transport: httpx.AsyncBaseTransport, timeout: httpx.Timeout) -> None:
+    def __init__(self, label: str, client: httpx.AsyncClient) -> None:
         self.label = label
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self._transport = transport
-        self._urls: dict[str, httpx.URL] = {}  # the few paths the gateway uses, parsed once
-
-    async def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        headers: list[tuple[bytes, bytes]] | None = None,
-        content: bytes | AsyncIterable[bytes] | None = None,
-        timeout: httpx.Timeout | None = None,
-    ) -> httpx.Response:
-        """Send the request; return the response with its body unread (close it!). Raises httpx errors."""
-        url = self._urls.get(path)
-        if url is None:
-            url = self._urls[path] = httpx.URL(self.base_url + path)
-        all_headers = [(REQUEST_ID_HEADER.encode(), request_id_var.get().encode("latin-1")), *(headers or ())]
-        timeouts = (timeout or self.timeout).as_dict()
-        request = httpx.Request(method, url, headers=all_headers, content=content, extensions={"timeout": timeouts})
-        return await self._transport.handle_async_request(request)
+        self.client = client
+        self.base_url = str(client.base_url).rstrip("/")
 
     async def open(
+        self, method: str, path: str, *, headers: Headers = (), body: Body = None, replayable: bool = True
+    ) -> httpx.Response:
+        """Send the request; return the response with its body unread (close it!).
+
+        Failures are the API errors a client should see (502, 503, 504). ``replayable``: the body
+        may be sent twice, so a stale connection is retried once.
+        """
+        all_headers = [(REQUEST_ID_HEADER, request_id_var.get()), *headers]
+        for attempt in (1, 2):
+            content = body() if callable(body) else body
+            request = self.client.build_request(method, path, headers=all_headers, content=content)
+            try:
+                return await self.client.send(request, stream=True)
+            except httpx.PoolTimeout as exc:
+                raise self.busy() from exc
+            except httpx.TimeoutException as exc:
+                raise self.timed_out(exc) from exc
+            except STALE_CONNECTION_ERRORS as exc:
+                if attempt == 1 and replayable:
+                    log.info("%s backend connection failed before answering (%r); retrying once", self.label, exc)
+                    continue
+                raise self.unreachable(exc) from exc
+            except httpx.TransportError as exc:
+                raise self.unreachable(exc) from exc
+        raise AssertionError("not reached")
+
+    async def proxy(
         self,
+        request: Request,
         method: str,
         path: str,
         *,
-        headers: list[tuple[bytes, bytes]] | None = None,
-        content: bytes | AsyncIterable[bytes] | None = None,
-    ) -> httpx.Response:
-        """``send``, with failures as the API errors a client should see (502, 504)."""
+        headers: Headers = (),
+        body: Body = None,
+        replayable: bool = True,
+        body_read: asyncio.Event | None = None,
+        timeout: float | None = None,
+    ) -> Response:
+        """Forward a request and relay the backend's response to the client as it arrives.
+
+        ``body_read``: set once the client's request body has been read (default: already read);
+        from then on a client that disconnects cancels the backend request. ``timeout`` bounds the
+        whole exchange, streaming included.
+        """
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         try:
-            return await self.send(method, path, headers=headers, content=content)
-        except httpx.TimeoutException as exc:
-            error = self.timed_out(exc)
-            log.warning("%s", error.message)
-            raise error from exc
-        except httpx.TransportError as exc:
-            message = f"{self.label} backend request failed: {_reason(exc, self.base_url)}"
-            log.warning("%s", message)
-            raise APIError(502, message, code="backend_unreachable") from exc
+            async with cancel_on_disconnect(request.receive, after=body_read), asyncio.timeout_at(deadline):
+                upstream = await self.open(method, path, headers=headers, body=body, replayable=replayable)
+        except TimeoutError:
+            raise self.timed_out() from None
+        if upstream.status_code >= 400:
+            return await self._error(upstream)
+        passed = {name: value for name, value in upstream.headers.items() if name in PASSTHROUGH_HEADERS}
+        return StreamingResponse(
+            self._relay(upstream, deadline),
+            status_code=upstream.status_code,
+            headers=passed,
+            background=BackgroundTask(upstream.aclose),  # also when the client went away
+        )
+
+    async def _relay(self, upstream: httpx.Response, deadline: float | None) -> AsyncIterator[bytes]:
+        chunks = upstream.aiter_raw()
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        chunk = await anext(chunks, None)
+                except TimeoutError:
+                    raise self._broken("exceeded the overall timeout mid-response") from None
+                except httpx.TimeoutException as exc:
+                    raise self._broken(f"stalled mid-response ({type(exc).__name__})") from exc
+                except httpx.TransportError as exc:
+                    raise self._broken(f"failed mid-response: {exc or type(exc).__name__}") from exc
+                if chunk is None:
+                    return
+                yield chunk
+        finally:
+            await upstream.aclose()
+
+    def _broken(self, what: str) -> StreamBroken:
+        message = f"{self.label} backend {what}; aborting the client's response"
+        log.error("%s", message)
+        return StreamBroken(message)
+
+    async def _error(self, upstream: httpx.Response) -> Response:
+        """Pass a backend error through with its status, in the envelope."""
+        body = bytearray()
+        try:
+            async for chunk in upstream.aiter_raw():
+                body += chunk
+                if len(body) > ERROR_BODY_LIMIT:
+                    break
+        except httpx.HTTPError as exc:
+            log.warning("%s backend error body unreadable: %s", self.label, exc)
+        finally:
+            await upstream.aclose()
+        status = upstream.status_code
+        headers = {name: value for name in ("retry-after", "x-should-retry") if (value := upstream.headers.get(name))}
+        payload = bytes(body) if _is_envelope(body) else _wrap(self.label, status, body)
+        return Response(payload, status_code=status, headers=headers, media_type="application/json")
+
+    def unreachable(self, exc: httpx.TransportError) -> APIError:
+        message = f"{self.label} backend request failed: {_reason(exc, self.base_url)}"
+        log.warning("%s", message)
+        return APIError(502, message, code="backend_unreachable")
 
     def timed_out(self, exc: BaseException | None = None) -> APIError:
         what = f" ({type(exc).__name__})" if exc is not None else ""
-        return APIError(504, f"{self.label} backend timed out{what} at {self.base_url}.", code="backend_timeout")
+        message = f"{self.label} backend timed out{what} at {self.base_url}."
+        log.warning("%s", message)
+        return APIError(504, message, code="backend_timeout")
+
+    def busy(self) -> APIError:
+        return APIError(
+            503,
+            f"Too many requests in flight to the {self.label} backend (BACKEND_MAX_CONNECTIONS); retry shortly.",
+            code="backend_busy",
+            headers={"Retry-After": "1"},
+        )
+
+
+class StreamBroken(Exception):
+    """The backend failed after the client's response had started."""
 
 
 def _reason(exc: httpx.TransportError, base_url: str) -> str:
     text = str(exc) or type(exc).__name__
     # Name the OS error behind it (e.g. connection refused, name resolution).
-    if (os_error := _os_error(exc)) is not None:
+    if (os_error := _os_error(exc)) is not None and os_error.lower() not in text.lower():
         text = f"{text} ({os_error.lower()})"
     return f"{text} [{base_url}]"
 
@@ -124,95 +221,6 @@ def _os_error(exc: BaseException | None, depth: int = 0) -> str | None:
     return _os_error(exc.__cause__ or exc.__context__, depth + 1)
 
 
-class ClientWatch:
-    """Cancels the request's task when the client disconnects.
-
-    Start it only once the request body has been read: from then on ``receive`` yields nothing
-    but the disconnect. Uvicorn's ``send`` does not fail after a disconnect, so without this a
-    gone client would keep a backend busy.
-    """
-
-    def __init__(self, receive: Receive) -> None:
-        self._receive = receive
-        self._owner = asyncio.current_task()
-        self._task: asyncio.Task[None] | None = None
-        self._done = False
-        self.gone = False
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._watch())
-
-    async def _watch(self) -> None:
-        await client_disconnected(self._receive)
-        if not self._done and self._owner is not None:
-            self.gone = True
-            self._owner.cancel()
-
-    def stop(self) -> None:
-        """Call before the final ``send``: after it, ``receive`` reports a disconnect by design."""
-        self._done = True
-        if self._task is not None:
-            self._task.cancel()
-
-
-class Relay:
-    """Relays one backend response to the client, chunk by chunk as it arrives."""
-
-    def __init__(self, backend: Backend, send: Send, watch: ClientWatch) -> None:
-        self.backend = backend
-        self.send = send
-        self.watch = watch
-        self.started = False
-
-    async def run(self, upstream: httpx.Response) -> None:
-        if upstream.status_code >= 400:
-            await self._error(upstream)
-            return
-        headers = [(name, value) for name, value in upstream.headers.raw if name.lower() in PASSTHROUGH_HEADERS]
-        await self.send({"type": "http.response.start", "status": upstream.status_code, "headers": headers})
-        self.started = True
-        send = self.send
-        stream = upstream.stream
-        assert isinstance(stream, httpx.AsyncByteStream)
-        try:
-            # The transport's stream itself: aiter_raw() would re-chunk and re-count every chunk.
-            async for chunk in stream:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except httpx.TimeoutException as exc:
-            raise StreamBroken(f"{self.backend.label} backend stalled mid-response ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
-            raise StreamBroken(
-                f"{self.backend.label} backend failed mid-response: {exc or type(exc).__name__}"
-            ) from exc
-        self.watch.stop()
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    async def _error(self, upstream: httpx.Response) -> None:
-        """Pass a backend error through with its status, in the envelope."""
-        body = bytearray()
-        try:
-            async for chunk in upstream.aiter_raw():
-                body += chunk
-                if len(body) > ERROR_BODY_LIMIT:
-                    break
-        except httpx.HTTPError as exc:
-            log.warning("%s backend error body unreadable: %s", self.backend.label, exc)
-        status = upstream.status_code
-        headers = list(JSON_HEADERS)
-        if retry_after := upstream.headers.get("retry-after"):
-            headers.append((b"retry-after", retry_after.encode("latin-1")))
-        payload = bytes(body) if _is_envelope(body) else _wrap(self.backend.label, status, body)
-        self.watch.stop()
-        await self.send({"type": "http.response.start", "status": status, "headers": headers})
-        self.started = True
-        await self.send({"type": "http.response.body", "body": payload, "more_body": False})
-
-
-class StreamBroken(Exception):
-    """The backend failed after the client's response had started."""
-
-
 def _is_envelope(body: bytes | bytearray) -> bool:
     try:
         parsed = json.loads(body)
@@ -225,47 +233,3 @@ def _wrap(label: str, status: int, body: bytes | bytearray) -> bytes:
     text = bytes(body[:2000]).decode("utf-8", "replace").strip() or "no details"
     message = f"{label} backend error (HTTP {status}): {text}"
     return json.dumps(envelope(message, status=status, code="backend_error")).encode()
-
-
-async def forward(
-    backend: Backend,
-    send: Send,
-    watch: ClientWatch,
-    method: str,
-    path: str,
-    *,
-    headers: list[tuple[bytes, bytes]] | None = None,
-    content: bytes | AsyncIterable[bytes] | None = None,
-    overall_timeout: float | None = None,
-) -> None:
-    """Send one request to ``backend`` and relay its response; the whole exchange, cleaned up.
-
-    ``watch`` must be started by the caller once the client's request body is read (for a
-    streamed upload, by the body iterator at its end). Raises APIError (502/504/...) while
-    nothing has been sent to the client; once the response has started, failures are logged and
-    the client's response is aborted.
-    """
-    relay = Relay(backend, send, watch)
-    try:
-        async with asyncio.timeout(overall_timeout):
-            upstream = await backend.open(method, path, headers=headers, content=content)
-            try:
-                await relay.run(upstream)
-            finally:
-                await upstream.aclose()
-    except asyncio.CancelledError:
-        if not watch.gone:
-            raise
-        # The client went away: closing the upstream response above cancels the backend's work.
-        task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()
-        log.info("client disconnected; %s backend request cancelled", backend.label)
-    except StreamBroken as exc:
-        log.error("%s; aborting the client's response", exc)
-    except TimeoutError:
-        if not relay.started:
-            raise backend.timed_out() from None
-        log.error("%s backend exceeded the overall timeout mid-response; aborting the client's response", backend.label)
-    finally:
-        watch.stop()

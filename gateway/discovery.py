@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,15 +13,13 @@ import httpx
 from gateway.backends import Backend
 from gateway.catalog import BackendName, Catalog
 
+log = logging.getLogger(__name__)
+
 
 async def probe(backend: Backend, timeout: float) -> dict[str, Any]:
     """One backend's /healthz, as /readyz reports it."""
     try:
-        response = await backend.send("GET", "/healthz", timeout=httpx.Timeout(timeout))
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
+        response = await backend.client.get("/healthz", timeout=timeout)
     except httpx.HTTPError as exc:
         return {"url": backend.base_url, "ok": False, "error": str(exc) or type(exc).__name__}
     try:
@@ -52,9 +51,20 @@ async def keep_catalog_current(
     Retries quickly until every backend has answered once, then every ``interval`` seconds
     (a backend may be restarted with another model).
     """
+    failing: set[str] = set()
     while True:
         results = await asyncio.gather(*(probe(b, timeout) for b in backends.values()))
         known = [_learn(catalog, name, result) for name, result in zip(backends, results, strict=True)]
+        for (name, backend), result, ok in zip(backends.items(), results, known, strict=True):
+            # One line when a backend stops answering and one when it is back, not one per poll.
+            if not ok and name not in failing:
+                failing.add(name)
+                reason = result.get("error") or f"HTTP {result.get('status_code')}"
+                log.warning("%s backend at %s does not answer /healthz (%s); /v1/models shows defaults for it",
+                            backend.label, backend.base_url, reason)  # fmt: skip
+            elif ok and name in failing:
+                failing.discard(name)
+                log.info("%s backend at %s answers /healthz again", backend.label, backend.base_url)
         await asyncio.sleep(interval if all(known) else min(interval, 2.0))
 
 

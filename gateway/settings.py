@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from common.service import ServiceSettings
 
@@ -19,7 +19,7 @@ class Settings(ServiceSettings):
         le=64,
         description="Uvicorn worker processes. More than one spreads requests over several cores.",
     )
-    api_key: str | None = Field(
+    api_key: SecretStr | None = Field(
         default=None,
         description="When set, every /v1 request needs 'Authorization: Bearer <API_KEY>' (the OpenAI SDKs' "
         "api_key); others get 401. /docs, /redoc, /openapi.json, /healthz and /readyz stay open.",
@@ -39,12 +39,6 @@ class Settings(ServiceSettings):
     )
     max_json_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest accepted JSON body for /v1/audio/speech."
-    )
-    request_header_timeout_seconds: float = Field(
-        default=30.0,
-        gt=0,
-        description="Longest time a client may take to send a request's line and headers; then the "
-        "connection is closed (with a 408 if the request had begun).",
     )
     request_body_timeout_seconds: float = Field(
         default=60.0,
@@ -77,7 +71,18 @@ class Settings(ServiceSettings):
         description="Where an upload whose file part comes before its fields is spooled while the form is "
         "read (default: the system temp dir). Files are deleted when the request ends.",
     )
-    backend_max_connections: int = Field(default=1000, ge=1, description="Most concurrent connections to each backend.")
+    backend_max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Most concurrent connections to each backend (each has its own pool): a request that finds "
+        "them all busy waits CONNECT_TIMEOUT_SECONDS, then gets 503.",
+    )
+    backend_keepalive_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long an idle connection to a backend is kept for reuse. Keep it well below the backends' "
+        "KEEP_ALIVE_SECONDS, so the gateway never reuses a connection a backend is closing.",
+    )
     chunk_bytes: int = Field(
         default=256 * 1024,
         ge=4096,

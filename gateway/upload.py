@@ -7,7 +7,8 @@ service is contacted:
   part begins, then the body streams to the backend as it arrives;
 * file before some fields (``curl -F file=@x -F model=...``): the rest of the body is spooled to
   a temporary file on disk until the form ends, everything is validated, then the spooled body
-  is streamed; the file is deleted when the request ends, whatever happens.
+  is streamed; the file is deleted when the request ends, whatever happens. A spooled body can
+  be sent again, so a backend connection that fails before answering is retried once.
 
 A text field that only arrives after a streamed file is validated when the form ends; if it is
 invalid, the backend request is aborted before its body completes and the client gets the 400.
@@ -22,114 +23,65 @@ import tempfile
 from collections.abc import AsyncIterator
 from typing import Literal
 
-from starlette.types import Message, Receive, Scope
+from starlette.requests import ClientDisconnect, Request
 
 from common.api_types import TranscriptionParams, parse_transcription_form
+from common.disconnect import ClientGone
 from common.errors import APIError
-from gateway.backends import ClientWatch
-from gateway.multipart import FILE_FIELD, FormScanner, form_boundary, malformed
+from common.multipart import FILE_FIELD, FormScanner, form_boundary, malformed, missing_file
 from gateway.settings import Settings
 
 SPOOL_WRITE_BYTES = 1024 * 1024  # disk writes are batched and done off the event loop
 
 
-class ClientGone(Exception):
-    """The client disconnected while sending its upload."""
-
-
-class BodyReader:
-    """The request's next messages: 408 when the client stalls, ClientGone when it has left.
-
-    One timer per request, re-armed from the start of the pending receive when it fires, rather
-    than an ``asyncio.timeout`` around every receive (about 4% of the gateway's CPU on a proxied
-    1 MB upload). Call ``close()`` when the body has been read.
-    """
-
-    def __init__(self, receive: Receive, timeout: float) -> None:
-        self._receive = receive
-        self._timeout = timeout
-        self._loop = asyncio.get_running_loop()
-        self._timer: asyncio.TimerHandle | None = None
-        self._waiting: asyncio.Task[object] | None = None
-        self._waiting_since = 0.0
-        self._expired = False
-
-    async def __call__(self) -> Message:
-        task = asyncio.current_task()
-        assert task is not None
-        cancelling = task.cancelling()
-        self._waiting, self._waiting_since = task, self._loop.time()
-        if self._timer is None:
-            self._timer = self._loop.call_at(self._waiting_since + self._timeout, self._check)
-        try:
-            message = await self._receive()
-        except asyncio.CancelledError:
-            if self._expired and task.uncancel() <= cancelling:
-                raise APIError(
-                    408,
-                    f"The request body stalled: nothing arrived for {self._timeout:g} s "
-                    "(REQUEST_BODY_TIMEOUT_SECONDS).",
-                    code="request_timeout",
-                ) from None
-            raise
-        finally:
-            self._waiting = None
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        return message
-
-    def _check(self) -> None:
-        self._timer = None
-        if self._waiting is None:
-            return  # not waiting now: the next receive arms the timer again
-        due = self._waiting_since + self._timeout
-        if self._loop.time() >= due:
-            self._expired = True
-            self._waiting.cancel()
-        else:
-            self._timer = self._loop.call_at(due, self._check)
-
-    def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-
 def too_large(limit: int) -> APIError:
-    return APIError(
-        413,
-        f"The upload exceeds the limit of {limit} bytes (MAX_UPLOAD_BYTES).",
-        code="request_too_large",
-    )
+    return APIError(413, f"The upload exceeds the limit of {limit} bytes (MAX_UPLOAD_BYTES).", code="request_too_large")
+
+
+async def body_chunks(request: Request, stall_timeout: float) -> AsyncIterator[bytes]:
+    """The request body as it arrives: 408 when the client pauses longer than ``stall_timeout``,
+    ``ClientGone`` when it disconnects."""
+    chunks = request.stream()
+    while True:
+        try:
+            async with asyncio.timeout(stall_timeout):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise APIError(
+                408,
+                f"The request body stalled: nothing arrived for {stall_timeout:g} s (REQUEST_BODY_TIMEOUT_SECONDS).",
+                code="request_timeout",
+            ) from None
+        except ClientDisconnect:
+            raise ClientGone from None
+        yield chunk
 
 
 class Upload:
-    """Reads one multipart request: ``prepare()`` validates, ``body()`` yields the exact bytes."""
+    """Reads one multipart request: ``prepare()`` validates, ``body()`` yields the exact bytes.
 
-    def __init__(
-        self, scope: Scope, receive: Receive, settings: Settings, task: Literal["transcribe", "translate"]
-    ) -> None:
-        content_type = content_length = None
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                content_type = value
-            elif name == b"content-length":
-                content_length = value
+    ``body_read`` is set once the client has nothing more to send.
+    """
+
+    def __init__(self, request: Request, settings: Settings, task: Literal["transcribe", "translate"]) -> None:
         self._limit = settings.max_upload_bytes
-        self._length = _parse_length(content_length)
+        self._length = _parse_length(request.headers.get("content-length"))
         if self._length is not None and self._length > self._limit:
             raise too_large(self._limit)
-        self._content_type = content_type or b""
-        self._scanner = FormScanner(form_boundary(content_type), settings.max_form_field_bytes)
-        self._reader = BodyReader(receive, settings.request_body_timeout_seconds)
+        self._content_type = request.headers.get("content-type", "")
+        self._scanner = FormScanner(form_boundary(self._content_type), settings.max_form_field_bytes)
+        self._chunks = body_chunks(request, settings.request_body_timeout_seconds)
         self._settings = settings
         self._task = task
         self._head: list[bytes] = []  # what arrived up to the start of the file part (small)
         self._received = 0
         self._more = True
-        self._streaming = False
         self._validated_version = -1
         self._spool_path: str | None = None
+        self.streaming = False  # True: the body goes on as it arrives, so it cannot be sent twice
+        self.body_read = asyncio.Event()
         self.params: TranscriptionParams | None = None
 
     async def prepare(self) -> TranscriptionParams:
@@ -155,24 +107,24 @@ class Upload:
                 # A field may still follow the file: decide when the form is complete.
                 await self._spool_rest()
             else:
-                self._streaming = True
+                self.streaming = True
                 return params
         return self._validate_complete()
 
-    def headers(self) -> list[tuple[bytes, bytes]]:
-        headers = [(b"content-type", self._content_type)]
-        if not self._streaming:
-            headers.append((b"content-length", str(self._received).encode()))
+    def headers(self) -> list[tuple[str, str]]:
+        headers = [("content-type", self._content_type)]
+        if not self.streaming:
+            headers.append(("content-length", str(self._received)))
         elif self._length is not None:
-            headers.append((b"content-length", str(self._length).encode()))
+            headers.append(("content-length", str(self._length)))
         return headers
 
-    async def body(self, watch: ClientWatch) -> AsyncIterator[bytes]:
-        """The client's exact bytes; starts ``watch`` once the client has nothing more to send."""
+    async def body(self) -> AsyncIterator[bytes]:
+        """The client's exact bytes (a spooled body may be read again)."""
         for chunk in self._head:
             yield chunk
-        self._head.clear()
-        if self._streaming:
+        if self.streaming:
+            self._head.clear()
             while self._more:
                 chunk = await self._read()
                 if self._scanner.complete or not self._more:
@@ -180,26 +132,27 @@ class Upload:
                     # followed the file leaves the backend with an incomplete request.
                     self._validate_complete()
                 if not self._more:
-                    watch.start()
+                    self.body_read.set()
                 if chunk:
                     yield chunk
         else:
-            watch.start()
+            self.body_read.set()
             if self._spool_path is not None:
                 async for chunk in self._read_spool():
                     yield chunk
 
     async def aclose(self) -> None:
-        self._reader.close()
+        await self._chunks.aclose()
         if self._spool_path is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._spool_path)
             self._spool_path = None
 
     async def _read(self) -> bytes:
-        message = await self._reader()
-        chunk: bytes = message.get("body", b"")
-        self._more = message.get("more_body", False)
+        chunk = await anext(self._chunks, None)
+        if chunk is None:
+            self._more = False
+            return b""
         self._received += len(chunk)
         if self._received > self._limit:
             raise too_large(self._limit)
@@ -219,13 +172,7 @@ class Upload:
         if params is None or self._scanner.fields_version != self._validated_version:
             params = self._validate()
         if not self._scanner.file_seen:
-            raise APIError(
-                400,
-                f"Missing required parameter: '{FILE_FIELD}'. Send the audio as the multipart form field "
-                f"'{FILE_FIELD}'.",
-                param=FILE_FIELD,
-                code="missing_required_parameter",
-            )
+            raise missing_file()
         return params
 
     async def _spool_rest(self) -> None:
@@ -248,7 +195,7 @@ class Upload:
                 yield chunk
 
 
-def _parse_length(value: bytes | None) -> int | None:
+def _parse_length(value: str | None) -> int | None:
     if value is None:
         return None
     try:

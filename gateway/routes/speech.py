@@ -4,37 +4,27 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from starlette.datastructures import Headers
-from starlette.types import Receive, Scope, Send
 
 from common.api_types import SPEECH_CONTENT_TYPES, SpeechRequest, check_speech_request, speech_backend_body
 from common.errors import APIError, validation_error
-from gateway.backends import ClientWatch, forward
 from gateway.openapi import SPEECH_REF, error_responses
-from gateway.routes.raw import raw_route
-from gateway.upload import BodyReader, ClientGone
+from gateway.upload import body_chunks
 
 router = APIRouter(tags=["audio"])
-JSON_CONTENT = [(b"content-type", b"application/json")]
+JSON_CONTENT = [("content-type", "application/json")]
 
 
-async def read_body(receive: Receive, limit: int, timeout: float) -> bytes:
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
     """The whole (small) request body, or 413 past ``limit``."""
     body = bytearray()
-    read = BodyReader(receive, timeout)
-    try:
-        while True:
-            message = await read()
-            body += message.get("body", b"")
-            if len(body) > limit:
-                raise APIError(413, f"The JSON body exceeds {limit} bytes (MAX_JSON_BYTES).", code="request_too_large")
-            if not message.get("more_body", False):
-                return bytes(body)
-    finally:
-        read.close()
+    async for chunk in body_chunks(request, timeout):
+        body += chunk
+        if len(body) > limit:
+            raise APIError(413, f"The JSON body exceeds {limit} bytes (MAX_JSON_BYTES).", code="request_too_large")
+    return bytes(body)
 
 
 def require_json(content_type: str | None) -> None:
@@ -58,13 +48,12 @@ def parse_speech(body: bytes) -> SpeechRequest:
     return check_speech_request(request)
 
 
-@raw_route(
-    router,
-    "POST",
+@router.post(
     "/v1/audio/speech",
     summary="Generate speech",
     description="OpenAI-compatible text-to-speech with Coqui XTTS. With `stream=true` the audio is sent as it "
     "is synthesized (chunked transfer). Unknown JSON fields are ignored.",
+    response_class=Response,
     responses=error_responses(400, 408, 413, 415, 429, 502, 503, 504),
     openapi_extra={
         "requestBody": {
@@ -87,24 +76,11 @@ def parse_speech(body: bytes) -> SpeechRequest:
         },
     },
 )
-async def create_speech(scope: Scope, receive: Receive, send: Send) -> None:
-    require_json(Headers(scope=scope).get("content-type"))
-    state = scope["app"].state
-    settings = state.settings
-    try:
-        body = await read_body(receive, settings.max_json_bytes, settings.request_body_timeout_seconds)
-    except ClientGone:
-        return
+async def create_speech(request: Request) -> Response:
+    require_json(request.headers.get("content-type"))
+    settings = request.app.state.settings
+    body = await read_body(request, settings.max_json_bytes, settings.request_body_timeout_seconds)
     payload = json.dumps(speech_backend_body(parse_speech(body))).encode()
-    watch = ClientWatch(receive)
-    watch.start()
-    await forward(
-        state.tts,
-        send,
-        watch,
-        "POST",
-        "/v1/audio/speech",
-        headers=JSON_CONTENT,
-        content=payload,
-        overall_timeout=settings.tts_timeout_seconds,
+    return await request.app.state.tts.proxy(
+        request, "POST", "/v1/audio/speech", headers=JSON_CONTENT, body=payload, timeout=settings.tts_timeout_seconds
     )

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Literal
 
-from fastapi import APIRouter
-from starlette.types import Receive, Scope, Send
+from fastapi import APIRouter, Request, Response
 
 from common.api_types import (
     ASR_MODELS,
@@ -15,31 +13,32 @@ from common.api_types import (
     TRANSLATION_FORMATS,
 )
 from common.languages import WHISPER_LANGUAGES
-from gateway.backends import ClientWatch, forward
 from gateway.openapi import error_responses
-from gateway.routes.raw import raw_route
-from gateway.upload import ClientGone, Upload
+from gateway.upload import Upload
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["audio"])
 _PATHS = {"transcribe": "/v1/audio/transcriptions", "translate": "/v1/audio/translations"}  # same on the ASR service
 
 
-async def _proxy(scope: Scope, receive: Receive, send: Send, task: Literal["transcribe", "translate"]) -> None:
-    state = scope["app"].state
-    upload = Upload(scope, receive, state.settings, task)
+async def _proxy(request: Request, task: Literal["transcribe", "translate"]) -> Response:
+    state = request.app.state
+    upload = Upload(request, state.settings, task)
     try:
         await upload.prepare()
-        watch = ClientWatch(receive)
-        path = _PATHS[task]
-        await forward(state.asr, send, watch, "POST", path, headers=upload.headers(), content=upload.body(watch))
-    except ClientGone:
-        log.info("client disconnected during the upload; nothing was transcribed")
+        return await state.asr.proxy(
+            request,
+            "POST",
+            _PATHS[task],
+            headers=upload.headers(),
+            body=upload.body,
+            replayable=not upload.streaming,
+            body_read=upload.body_read,
+        )
     finally:
-        await upload.aclose()
+        await upload.aclose()  # the backend has had the whole body by the time it answers
 
 
-# --- OpenAPI: the multipart form and the responses, written out because the body is read raw.
+# --- OpenAPI: the multipart form and the responses, written out because the body is read as a stream.
 
 _COMMON_FIELDS: dict[str, dict[str, Any]] = {
     "file": {
@@ -178,28 +177,26 @@ def _openapi(task: Literal["transcribe", "translate"]) -> dict[str, Any]:
 _ERRORS = error_responses(400, 408, 413, 415, 429, 502, 503, 504)
 
 
-@raw_route(
-    router,
-    "POST",
+@router.post(
     _PATHS["transcribe"],
     summary="Transcribe audio",
     description="OpenAI-compatible transcription with WhisperX; `advanced=true` adds alignment and diarization. "
     "The upload streams to the ASR service as it arrives.",
+    response_class=Response,
     responses=_ERRORS,
     openapi_extra=_openapi("transcribe"),
 )
-async def create_transcription(scope: Scope, receive: Receive, send: Send) -> None:
-    await _proxy(scope, receive, send, "transcribe")
+async def create_transcription(request: Request) -> Response:
+    return await _proxy(request, "transcribe")
 
 
-@raw_route(
-    router,
-    "POST",
+@router.post(
     _PATHS["translate"],
     summary="Translate audio into English",
     description="OpenAI-compatible translation (WhisperX task `translate`).",
+    response_class=Response,
     responses=_ERRORS,
     openapi_extra=_openapi("translate"),
 )
-async def create_translation(scope: Scope, receive: Receive, send: Send) -> None:
-    await _proxy(scope, receive, send, "translate")
+async def create_translation(request: Request) -> Response:
+    return await _proxy(request, "translate")

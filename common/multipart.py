@@ -1,7 +1,8 @@
-"""Incremental multipart/form-data scanning: the text fields, and whether the file part began.
+"""Incremental multipart/form-data scanning, shared by the gateway (which only watches a body go
+by) and the ASR service (which writes the file part to disk).
 
-The gateway forwards the client's bytes untouched; this only watches them go by. Text fields are
-small and kept (bounded); the file part's data is never copied.
+The file part is the first part named ``file``; other parts are text fields, kept in memory up to
+a byte limit. A form is complete only once its closing boundary has been seen.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ from common.errors import APIError, invalid
 FILE_FIELD = "file"
 
 
-def form_boundary(content_type: bytes | None) -> bytes:
+def form_boundary(content_type: bytes | str | None) -> bytes:
     """The boundary of a multipart/form-data Content-Type, or 415/400 naming what is expected."""
     media_type, options = parse_options_header(content_type)
     if media_type != b"multipart/form-data":
-        shown = content_type.decode("latin-1") if content_type else "none"
+        shown = (content_type.decode("latin-1") if isinstance(content_type, bytes) else content_type) or "none"
         raise APIError(
             415,
-            f"Content-Type must be multipart/form-data (got {shown}): send the audio as the form field 'file'.",
+            f"Content-Type must be multipart/form-data (got {shown[:100]}): send the audio as the form field "
+            f"'{FILE_FIELD}'.",
             code="unsupported_media_type",
         )
     boundary = options.get(b"boundary")
@@ -34,19 +36,37 @@ def malformed(reason: str) -> APIError:
     return invalid(f"Malformed multipart/form-data body: {reason}.", None, "invalid_multipart")
 
 
-class FormScanner:
-    """Feed it the body chunk by chunk; read ``fields``, ``file_seen`` and ``complete``."""
+def missing_file() -> APIError:
+    return APIError(
+        400,
+        f"Missing required parameter: '{FILE_FIELD}'. Send the audio as the multipart form field '{FILE_FIELD}'.",
+        param=FILE_FIELD,
+        code="missing_required_parameter",
+    )
 
-    def __init__(self, boundary: bytes, max_field_bytes: int) -> None:
+
+class FormScanner:
+    """Feed it the body chunk by chunk; read ``fields``, ``file_seen`` and ``complete``.
+
+    With ``keep_file`` the file part's bytes are collected for ``take_file_data()``; without it
+    they are only counted (``file_size``), never copied.
+    """
+
+    def __init__(self, boundary: bytes, max_field_bytes: int, *, keep_file: bool = False) -> None:
         self.fields: dict[str, list[str]] = {}
         self.fields_version = 0  # bumps with every text field, to notice fields that follow the file
         self.file_seen = False
+        self.file_name: str | None = None
+        self.file_size = 0
         self.complete = False
+        self._keep_file = keep_file
+        self._file_data = bytearray()
         self._max_field_bytes = max_field_bytes
         self._field_bytes = 0
         self._header_name = bytearray()
         self._header_value = bytearray()
         self._part_name: str | None = None
+        self._part_file_name: str | None = None
         self._value = bytearray()
         self._in_file = False
         self._parser = MultipartParser(
@@ -69,8 +89,14 @@ class FormScanner:
         except MultipartParseError as exc:
             raise malformed(str(exc).rstrip(".")) from None
 
+    def take_file_data(self) -> bytes:
+        """The file bytes seen since the last call (``keep_file`` only)."""
+        data = bytes(self._file_data)
+        self._file_data.clear()
+        return data
+
     def _part_begin(self) -> None:
-        self._part_name = None
+        self._part_name = self._part_file_name = None
         self._value.clear()
         self._in_file = False
 
@@ -81,19 +107,24 @@ class FormScanner:
         self._header_value += data[start:end]
 
     def _header_end(self) -> None:
-        if self._header_name.lower() == b"content-disposition":
+        if self._header_name.strip().lower() == b"content-disposition":
             _, options = parse_options_header(bytes(self._header_value))
-            name = options.get(b"name")
+            name, file_name = options.get(b"name"), options.get(b"filename")
             self._part_name = name.decode("utf-8", "replace") if name is not None else None
+            self._part_file_name = file_name.decode("utf-8", "replace") if file_name is not None else None
         self._header_name.clear()
         self._header_value.clear()
 
     def _headers_finished(self) -> None:
         if self._part_name == FILE_FIELD and not self.file_seen:
             self._in_file = self.file_seen = True
+            self.file_name = self._part_file_name
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self._in_file:
+            self.file_size += end - start
+            if self._keep_file:
+                self._file_data += data[start:end]
             return
         self._field_bytes += end - start
         if self._field_bytes > self._max_field_bytes:
