@@ -79,6 +79,7 @@ def diarization_key(settings: Settings) -> str:
 def load_diarization(settings: Settings) -> Any:
     from whisperx.diarize import DiarizationPipeline
 
+    token = settings.hf_token.get_secret_value() if settings.hf_token is not None else None
     return DiarizationPipeline(
-        model_name=settings.whisperx_diarization_model, token=settings.hf_token, device=settings.resolved_device
+        model_name=settings.whisperx_diarization_model, token=token, device=settings.resolved_device
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from common.lifecycle import BackendSettings
 
@@ -29,7 +29,7 @@ class Settings(BackendSettings):
         default="pyannote/speaker-diarization-community-1",
         description="pyannote speaker-diarization pipeline (hub name or local directory).",
     )
-    hf_token: str | None = Field(
+    hf_token: SecretStr | None = Field(
         default=None, description="Hugging Face token; required for diarization (gated pyannote models)."
     )
     compute_type: str = Field(

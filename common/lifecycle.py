@@ -18,6 +18,7 @@ import contextvars
 import functools
 import gc
 import logging
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -69,6 +70,14 @@ class BackendSettings(ServiceSettings):
         return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+async def held_until_sent() -> AsyncIterator[contextlib.AsyncExitStack]:
+    """FastAPI dependency: what a request holds (an inference slot, a spooled file) until its
+    response has been sent, streamed or not, or its client has gone. FastAPI closes a yield
+    dependency after the response, so no response or generator has to remember to."""
+    async with contextlib.AsyncExitStack() as stack:
+        yield stack
+
+
 class Cancelled(Exception):
     """Raised inside inference code when its client went away."""
 
@@ -81,9 +90,8 @@ def is_out_of_memory(exc: BaseException) -> bool:
 def free_device_memory() -> None:
     """Return freed memory to the system (and to CUDA, when torch is in use)."""
     gc.collect()
-    try:
-        import torch
-    except ImportError:  # the gateway and light tests never load torch
+    torch = sys.modules.get("torch")  # only when a model brought it in: never import it just for this
+    if torch is None:
         return
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -287,8 +295,8 @@ class ModelRuntime:
             return
         log.info("unloading %s", ", ".join(self._models))
         self._models.clear()
-        self._state = "not_loaded"
         await asyncio.to_thread(free_device_memory)
+        self._state = "not_loaded"  # once the memory is back, so /healthz never reports it early
 
     # -- keep-warm --------------------------------------------------------------------------
     def _arm_expiry(self) -> None:

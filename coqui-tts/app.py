@@ -5,124 +5,73 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated, Any
 
-import anyio
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
 
 from common.api_types import SPEECH_CONTENT_TYPES, SpeechRequest, check_speech_request
+from common.disconnect import cancel_on_disconnect
 from common.errors import install_error_handlers
-from common.lifecycle import Cancelled, ModelRuntime, Session
-from common.service import RequestIdMiddleware, client_disconnected
+from common.lifecycle import ModelRuntime, Session, held_until_sent
+from common.service import RequestIdMiddleware
 from coqui_tts.engines import EngineSpec, engine_spec
-from coqui_tts.engines.base import Engine
 from coqui_tts.settings import Settings
-from coqui_tts.synthesize import Plan, plan, render
+from coqui_tts.synthesize import plan, render
 from coqui_tts.voices import map_voices
 
 log = logging.getLogger(__name__)
 router = APIRouter()
+Held = Annotated[contextlib.AsyncExitStack, Depends(held_until_sent)]
 
 
-class _ClosingStreamingResponse(StreamingResponse):
-    """Close the body iterator however the response ends (a failed send included), so the
-    synthesis slot is given back at once rather than when the generator is garbage-collected."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            await self.body_iterator.aclose()  # type: ignore[attr-defined]
-
-
-@contextlib.asynccontextmanager
-async def _cancel_on_disconnect(request: Request, session: Session) -> AsyncIterator[None]:
-    """Set the session's cancel token as soon as the client goes away."""
-
-    async def watch() -> None:
-        await client_disconnected(request.receive)
-        log.info("client disconnected: stopping synthesis")
-        session.token.cancel()
-
-    watcher = asyncio.create_task(watch())
-    try:
-        yield
-    finally:
-        watcher.cancel()
-
-
-async def _audio(session: Session, engine: Engine, speech: Plan, request: Request) -> AsyncIterator[bytes]:
+async def _audio(session: Session, pieces: Iterator[bytes]) -> AsyncIterator[bytes]:
     """Encoded audio pieces, each synthesized in a worker thread as it is asked for."""
-    pieces = render(engine, speech, session.token)
-    step: asyncio.Task[bytes | None] | None = None
-    async with _cancel_on_disconnect(request, session):
-        try:
-            while True:
-                step = asyncio.ensure_future(session.run(next, pieces, None))
-                if (data := await step) is None:
-                    break
-                yield data
-        except Cancelled:  # the disconnect watcher stopped the worker
-            log.info("synthesis stopped: the client went away")
-        except (asyncio.CancelledError, GeneratorExit):  # the server noticed first
-            log.info("synthesis stopped: the client went away")
-            raise
-        finally:
-            if step is not None and not step.done():
-                # Give the slot up only once the worker has stopped (at its next token check),
-                # even while this task is being cancelled.
-                session.token.cancel()
-                with anyio.CancelScope(shield=True):
-                    await asyncio.wait({step})
-            pieces.close()
-
-
-def _engine(request: Request) -> tuple[ModelRuntime, EngineSpec, Settings]:
-    state = request.app.state
-    return state.runtime, state.engine_spec, state.settings
+    try:
+        while (data := await session.run(next, pieces, None)) is not None:
+            yield data
+    except (asyncio.CancelledError, GeneratorExit):  # the response was dropped; Session.run stopped the worker
+        log.info("synthesis stopped: the client went away")
+        raise
 
 
 @router.post("/v1/audio/speech", response_model=None)
-async def speech(body: SpeechRequest, request: Request) -> Response:
+async def speech(body: SpeechRequest, request: Request, held: Held) -> Response:
+    """The inference slot and the synthesis belong to ``held``: released once the response has
+    been sent or the client has gone, however far the audio got."""
     check_speech_request(body)
-    runtime, spec, settings = _engine(request)
-    stack = contextlib.AsyncExitStack()
-    session = await stack.enter_async_context(runtime.session(request.receive))
-    try:
+    state = request.app.state
+    spec: EngineSpec = state.engine_spec
+    settings: Settings = state.settings
+    session = await held.enter_async_context(state.runtime.session(request.receive))
+    async with cancel_on_disconnect(request.receive):
         engine = await session.model(spec.key, spec.load, setting=spec.setting)
         speech_plan = await session.run(plan, engine, body, settings.voice_map, settings.default_language)
-    except BaseException:
-        await stack.aclose()
-        raise
+    pieces = render(engine, speech_plan, session.token)
+    held.callback(pieces.close)
+    held.push_async_callback(session.stop)  # runs first: the worker must be done with ``pieces``
     media_type = SPEECH_CONTENT_TYPES[body.response_format]
     if body.stream:
-
-        async def streamed() -> AsyncIterator[bytes]:
-            async with stack, contextlib.aclosing(_audio(session, engine, speech_plan, request)) as audio:
-                async for data in audio:
-                    yield data
-
-        return _ClosingStreamingResponse(streamed(), media_type=media_type)
-    async with stack, contextlib.aclosing(_audio(session, engine, speech_plan, request)) as audio:
-        content = b"".join([data async for data in audio])
+        return StreamingResponse(_audio(session, pieces), media_type=media_type)
+    async with cancel_on_disconnect(request.receive):
+        content = b"".join([data async for data in _audio(session, pieces)])
     return Response(content, media_type=media_type)  # with Content-Length
 
 
 @router.get("/v1/audio/voices")
 async def voices(request: Request) -> dict[str, Any]:
-    runtime, spec, settings = _engine(request)
-    async with runtime.session(request.receive) as session:
-        engine = await session.model(spec.key, spec.load, setting=spec.setting)
-        listing = map_voices(engine.speakers, settings.voice_map).listing()
-        return {
-            "engine": settings.tts_engine,
-            "description": spec.serves,
-            "languages": engine.languages,
-            **listing,
-        }
+    """From the model's voice table: never loads the model or waits for the inference slot."""
+    spec: EngineSpec = request.app.state.engine_spec
+    settings: Settings = request.app.state.settings
+    table = await asyncio.to_thread(spec.table)
+    listing = map_voices(table.speakers, settings.voice_map).listing()
+    if not table.known:
+        listing["note"] = (
+            f"{spec.serves} is not on this machine yet (it is fetched on the first speech request): its built-in "
+            "speakers are listed once it is."
+        )
+    return {"engine": settings.tts_engine, "description": spec.serves, "languages": table.languages, **listing}
 
 
 @router.get("/healthz")

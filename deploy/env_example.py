@@ -30,6 +30,12 @@ HEADER = """\
 # pyannote model's conditions on huggingface.co with this account first.
 HF_TOKEN=
 
+# XTTS v2 (the default TTS model) is released under the Coqui Public Model License, which allows
+# non-commercial use only (https://coqui.ai/cpml). 1 accepts that licence (or states that you hold
+# a commercial one); anything else refuses it, and the TTS service then answers 503 instead of
+# fetching XTTS v2. docker-compose.yml passes this value on (1 when it is unset).
+COQUI_TOS_AGREED=1
+
 ## Docker Compose only
 # Host folder mounted at /app/models in asr (WhisperX, alignment and pyannote downloads).
 # ASR_MODELS_PATH=/mnt/ssd1/whisper/models

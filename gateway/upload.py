@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from typing import Literal
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from common.api_types import TranscriptionParams, parse_transcription_form
 from common.disconnect import ClientGone
@@ -38,25 +38,24 @@ def too_large(limit: int) -> APIError:
     return APIError(413, f"The upload exceeds the limit of {limit} bytes (MAX_UPLOAD_BYTES).", code="request_too_large")
 
 
-async def body_chunks(request: Request, stall_timeout: float) -> AsyncIterator[bytes]:
-    """The request body as it arrives: 408 when the client pauses longer than ``stall_timeout``,
-    ``ClientGone`` when it disconnects."""
-    chunks = request.stream()
-    while True:
+async def body_chunks(request: Request, stall_timeout: float) -> AsyncIterator[tuple[bytes, bool]]:
+    """The request body as it arrives, as (chunk, more to come): 408 when the client pauses longer
+    than ``stall_timeout``, ``ClientGone`` when it disconnects."""
+    more = True
+    while more:
         try:
             async with asyncio.timeout(stall_timeout):
-                chunk = await anext(chunks)
-        except StopAsyncIteration:
-            return
+                message = await request.receive()
         except TimeoutError:
             raise APIError(
                 408,
                 f"The request body stalled: nothing arrived for {stall_timeout:g} s (REQUEST_BODY_TIMEOUT_SECONDS).",
                 code="request_timeout",
             ) from None
-        except ClientDisconnect:
-            raise ClientGone from None
-        yield chunk
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        more = message.get("more_body", False)
+        yield message.get("body", b""), more
 
 
 class Upload:
@@ -100,15 +99,16 @@ class Upload:
                     f"No '{FILE_FIELD}' part within the first {head_cap} bytes of the form (MAX_FORM_FIELD_BYTES).",
                     code="request_too_large",
                 )
-        if self._more:
+        if self._more and not self._scanner.complete:
             try:
                 params = self._validate()
             except APIError:
-                # A field may still follow the file: decide when the form is complete.
-                await self._spool_rest()
+                pass  # a field may still follow the file: decide when the form is complete
             else:
                 self.streaming = True
                 return params
+        if self._more:  # (a form that arrived whole in its first chunks is held, like a spooled one)
+            await self._spool_rest()
         return self._validate_complete()
 
     def headers(self) -> list[tuple[str, str]]:
@@ -149,10 +149,7 @@ class Upload:
             self._spool_path = None
 
     async def _read(self) -> bytes:
-        chunk = await anext(self._chunks, None)
-        if chunk is None:
-            self._more = False
-            return b""
+        chunk, self._more = await anext(self._chunks)
         self._received += len(chunk)
         if self._received > self._limit:
             raise too_large(self._limit)

@@ -60,6 +60,17 @@ class Server:
         return result, peak
 
 
+def wait_model_state(server: Server, expected: str, timeout: float = 10.0) -> str:
+    """Poll a backend's /healthz until its ``model`` state is ``expected``; return the last state.
+
+    A request's models are released after its response has gone out, so right after a response
+    the state may still be changing."""
+    deadline = time.monotonic() + timeout
+    while (state := httpx.get(f"{server.url}/healthz").json()["model"]) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return state
+
+
 def wait_healthy(
     url: str, process: subprocess.Popen[bytes] | None, timeout: float, log_path: Path | None = None
 ) -> None:

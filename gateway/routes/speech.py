@@ -20,7 +20,7 @@ JSON_CONTENT = [("content-type", "application/json")]
 async def read_body(request: Request, limit: int, timeout: float) -> bytes:
     """The whole (small) request body, or 413 past ``limit``."""
     body = bytearray()
-    async for chunk in body_chunks(request, timeout):
+    async for chunk, _ in body_chunks(request, timeout):
         body += chunk
         if len(body) > limit:
             raise APIError(413, f"The JSON body exceeds {limit} bytes (MAX_JSON_BYTES).", code="request_too_large")

@@ -61,7 +61,7 @@ def test_missing_file(asr: Server) -> None:
 
 def test_not_multipart(asr: Server) -> None:
     response = httpx.post(f"{asr.url}/v1/audio/transcriptions", json={"model": "whisper-1"})
-    assert _error(response, 415)["message"].startswith("Send the request as multipart/form-data")
+    assert _error(response, 415)["message"].startswith("Content-Type must be multipart/form-data")
 
 
 @pytest.mark.parametrize(

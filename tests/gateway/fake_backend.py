@@ -157,4 +157,10 @@ async def voices(request: Request) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ["PORT"]), log_level="warning")
+    uvicorn.run(
+        app,
+        host=os.environ.get("HOST", "127.0.0.1"),
+        port=int(os.environ["PORT"]),
+        log_level="warning",
+        timeout_keep_alive=int(os.environ.get("KEEP_ALIVE_SECONDS", "5")),  # uvicorn's default, like the seed's
+    )

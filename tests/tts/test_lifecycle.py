@@ -3,6 +3,8 @@ at a time; a client that goes away stops synthesis."""
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +13,7 @@ import httpx
 import pytest
 
 from tests.fixtures.tiny_xtts import tiny_xtts_dir
-from tests.servers import Server, run_service
+from tests.servers import Server, run_service, wait_model_state
 from tests.tts.helpers import pcm_seconds, speak
 
 MB = 1024 * 1024
@@ -32,13 +34,13 @@ def test_model_is_released_after_each_request(server: Server) -> None:
     assert _state(server) == "not_loaded"
     first = speak(server, response_format="pcm")  # also imports torch and Coqui, which stay
     assert first.status_code == 200
-    assert _state(server) == "not_loaded"
+    assert wait_model_state(server, "not_loaded") == "not_loaded"
     before = server.rss()
 
     second, peak = server.peak_rss_during(lambda: speak(server, response_format="pcm"))
 
     assert second.status_code == 200
-    assert _state(server) == "not_loaded"
+    assert wait_model_state(server, "not_loaded") == "not_loaded"
     after = server.rss()
     assert peak - before > 100 * MB, "the model was in memory during the request"
     assert after - before < 60 * MB, f"RSS {before / MB:.0f} MB before, {after / MB:.0f} MB after"
@@ -76,3 +78,25 @@ def test_client_disconnect_stops_synthesis(server: Server) -> None:
     # The worker stopped before the model was released and the slot given to the next request.
     assert -1 < log.find("synthesis stopped after") < log.find("common.lifecycle: unloading")
     assert speak(server, response_format="pcm").status_code == 200
+
+
+def test_a_response_dropped_before_its_first_chunk_frees_the_slot(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The request owns the inference slot, not its response: a client that hangs up before any
+    audio was sent leaves nothing held (with MAX_QUEUE=0 a held slot would refuse everyone)."""
+    env = {"TTS_ENGINE": "piper", "MAX_QUEUE": "0", "MODEL_TTL_SECONDS": "600"}
+    with run_service("coqui_tts", env, tmp_dir=tmp_path_factory.mktemp("drop")) as server:
+        assert speak(server, response_format="pcm").status_code == 200  # the model is loaded and warm
+        body = json.dumps({"model": "tts-1", "input": "Hello there. " * 20, "voice": "alloy", "stream": True})
+        host, port = server.url.removeprefix("http://").split(":")
+        for _ in range(5):
+            with socket.create_connection((host, int(port))) as sock:
+                sock.sendall(
+                    f"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n{body}".encode()
+                )
+            # ... and gone before the first byte of the answer.
+        deadline = time.monotonic() + 10
+        while (response := speak(server, response_format="pcm")).status_code == 429 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert response.status_code == 200, response.text
+        assert "synthesis stopped" in server.log() or "its request was cancelled" in server.log()

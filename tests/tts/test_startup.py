@@ -32,7 +32,7 @@ def test_xtts_v2_by_name_offline(tmp_path: Path) -> None:
     """The default COQUI_MODEL through Coqui's model manager, with the hub unreachable: 503 naming
     the model and COQUI_MODEL until the model is in the HF cache, then it loads from there."""
     hf_home = tmp_path / "hf"
-    env = {"TTS_HOME": str(tmp_path / "tts"), "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"}
+    env = {"TTS_HOME": str(tmp_path / "tts"), "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "COQUI_TOS_AGREED": "1"}
     env["MODEL_TTL_SECONDS"] = "600"
     with run_service("coqui_tts", env, tmp_dir=tmp_path) as server:
         health = httpx.get(f"{server.url}/healthz").json()
@@ -51,3 +51,18 @@ def test_xtts_v2_by_name_offline(tmp_path: Path) -> None:
         assert pcm_seconds(response.content) > 0
         voices = httpx.get(f"{server.url}/v1/audio/voices", timeout=120).json()
         assert voices["builtin"] == list(SPEAKERS)
+
+
+def test_xtts_v2_needs_its_licence_accepted(tmp_path: Path) -> None:
+    """Without COQUI_TOS_AGREED=1 (set by the deployment files) the by-name model is refused with a
+    message saying how to accept its licence, instead of a prompt on a terminal nobody reads."""
+    hf_home = tmp_path / "hf"
+    plant_in_hf_cache(tiny_xtts_dir(), hf_home)
+    env = {"TTS_HOME": str(tmp_path / "tts"), "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "COQUI_TOS_AGREED": "0"}
+    with run_service("coqui_tts", env, tmp_dir=tmp_path) as server:
+        refused = speak(server, response_format="pcm")
+
+        assert refused.status_code == 503
+        error = refused.json()["error"]
+        assert error["code"] == "licence_not_accepted"
+        assert "COQUI_TOS_AGREED=1" in error["message"] and "https://coqui.ai/cpml" in error["message"]
