@@ -46,6 +46,17 @@ def _words(transcript: Transcript, *, speakers: bool) -> list[dict[str, Any]]:
     return out
 
 
+def usage(transcript: Transcript) -> dict[str, Any]:
+    """OpenAI's duration usage (``TranscriptTextUsageDuration``): seconds of input audio.
+    OpenAI's translation responses carry none."""
+    return {"type": "duration", "seconds": round(transcript.duration, 3)}
+
+
+def _with_usage(transcript: Transcript, body: dict[str, Any]) -> dict[str, Any]:
+    """json and verbose_json: usage for transcriptions only, as OpenAI's schemas have it."""
+    return {**body, "usage": usage(transcript)} if transcript.task == "transcribe" else body
+
+
 def advanced_json(transcript: Transcript) -> dict[str, Any]:
     """advanced=true: words per segment, plus speakers when diarized."""
     diarized = transcript.diarization is not None
@@ -70,6 +81,7 @@ def advanced_json(transcript: Transcript) -> dict[str, Any]:
             {"speaker": t.speaker, "start": t.start, "end": t.end} for t in transcript.diarization or ()
         ]
         body["speakers"] = transcript.speakers
+    body["usage"] = usage(transcript)  # advanced=true is a transcription-only extension
     return body
 
 
@@ -102,7 +114,7 @@ def verbose_json(transcript: Transcript, params: TranscriptionParams) -> dict[st
     }
     if params.word_timestamps or params.advanced:
         body["words"] = _words(transcript, speakers=False)
-    return body
+    return _with_usage(transcript, body)
 
 
 def diarized_json(transcript: Transcript) -> dict[str, Any]:
@@ -121,6 +133,7 @@ def diarized_json(transcript: Transcript) -> dict[str, Any]:
             }
             for index, s in enumerate(transcript.segments)
         ],
+        "usage": usage(transcript),
     }
 
 
@@ -139,7 +152,7 @@ def render(transcript: Transcript, params: TranscriptionParams) -> Response:
         return JSONResponse(diarized_json(transcript))
     if params.advanced:
         return JSONResponse(advanced_json(transcript))
-    return JSONResponse({"text": transcript.text})
+    return JSONResponse(_with_usage(transcript, {"text": transcript.text}))
 
 
 def sse(event: dict[str, Any]) -> bytes:
@@ -152,4 +165,5 @@ def delta_event(text: str) -> bytes:
 
 
 def done_event(transcript: Transcript) -> bytes:
+    # No usage: OpenAI's done event only has token usage, which does not apply to Whisper.
     return sse({"type": "transcript.text.done", "text": transcript.text})

@@ -22,8 +22,10 @@ class Settings(BackendSettings):
     )
     whisperx_align_model: str | None = Field(
         default=None,
-        description="Alignment model name or local directory used for every language. Unset: WhisperX's "
-        "default wav2vec2 model for the detected language.",
+        description="WhisperX alignment model (name or local directory) used for every language. Set: word "
+        "timestamps (timestamp_granularities[]=word) come from WhisperX alignment with it. Unset: they come from "
+        "Whisper itself (no extra model), and advanced=true uses WhisperX's default wav2vec2 model for the "
+        "detected language (downloaded on first use).",
     )
     whisperx_diarization_model: str = Field(
         default="pyannote/speaker-diarization-community-1",

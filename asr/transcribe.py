@@ -8,6 +8,7 @@ away stops the work.
 
 from __future__ import annotations
 
+import logging
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,9 +20,12 @@ import numpy as np
 from asr import audio, chunking, models
 from asr.chunking import SpeakerLabels, Turn
 from asr.settings import Settings
+from asr.word_timestamps import whisper_words
 from common.api_types import TranscriptionParams
 from common.errors import APIError
 from common.lifecycle import CancelToken, Session
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,6 +55,7 @@ def diarization_token_error() -> APIError:
         "terms of the pyannote model named by WHISPERX_DIARIZATION_MODEL on huggingface.co), or send "
         "diarize=false.",
         code="diarization_unavailable",
+        permanent=True,
     )
 
 
@@ -148,6 +153,7 @@ class Pipeline:
         self.transcript = Transcript(task=params.task, language=params.language or "en",
                                      temperature=params.temperature)  # fmt: skip
         self._labels = SpeakerLabels()
+        self._logged_word_method: str | None = None
 
     async def run(self, path: Path) -> AsyncIterator[list[dict[str, Any]]]:
         settings, session = self.settings, self.session
@@ -186,15 +192,38 @@ class Pipeline:
             _transcribe, whisper, speech, params, language, settings.batch_size, session.token
         )
         if params.needs_alignment and segments:
-            lang = self.transcript.language
-            align = await session.model(
-                models.align_key(settings, lang), lambda: models.load_align(settings, lang),
-                setting=models.ALIGN_SETTING,
-            )  # fmt: skip
-            segments = await session.run(_align, align, segments, speech, settings.resolved_device, session.token)
+            segments = await self._words(whisper, segments, speech)
         if params.needs_diarization:
             segments = await self._speakers(window, segments, span)
         return chunking.shift(segments, span[0])
+
+    async def _words(
+        self, whisper: models.WhisperModel, segments: list[dict[str, Any]], speech: np.ndarray
+    ) -> list[dict[str, Any]]:
+        """Word times: WhisperX alignment when asked for (advanced=true) or configured
+        (WHISPERX_ALIGN_MODEL), else Whisper's own, which need no model beyond the loaded one."""
+        settings, session, language = self.settings, self.session, self.transcript.language
+        key = models.align_key(settings, language)
+        if self.params.advanced or settings.whisperx_align_model:
+            try:
+                align = await session.model(key, lambda: models.load_align(settings, language),
+                                            setting=models.ALIGN_SETTING)  # fmt: skip
+            except APIError as exc:
+                if self.params.advanced or exc.code != "model_unavailable":
+                    raise  # advanced=true asks for WhisperX alignment explicitly
+                self._word_method(f"Whisper cross-attention (alignment model '{key}' could not be loaded)")
+            else:
+                self._word_method(f"WhisperX alignment ({key})")
+                return await session.run(_align, align, segments, speech, settings.resolved_device, session.token)
+        else:
+            self._word_method("Whisper cross-attention (no alignment model configured)")
+        return await session.run(whisper_words, whisper, segments, speech, language, settings.batch_size, session.token)
+
+    def _word_method(self, method: str) -> None:
+        """Say once per request which method produced the word timestamps."""
+        if self._logged_word_method is None:
+            self._logged_word_method = method
+            log.info("word timestamps: %s", method)
 
     async def _speakers(
         self, window: audio.Window, segments: list[dict[str, Any]], span: tuple[float, float]

@@ -1,7 +1,9 @@
 """The OpenAI error envelope, shared by the gateway and both backends.
 
 Every error a client (or the gateway) sees has the shape
-``{"error": {"message", "type", "param", "code"}}`` with the matching HTTP status.
+``{"error": {"message", "type", "param", "code"}}`` with the matching HTTP status. An error no retry
+can fix (a capability not configured, a model that cannot be obtained) is marked ``permanent``: it
+carries ``x-should-retry: false``, which both OpenAI SDKs honour instead of retrying a 5xx.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from common.disconnect import ClientGone
 
 log = logging.getLogger(__name__)
+
+SHOULD_RETRY_HEADER = "x-should-retry"
 
 
 def error_type_for(status: int) -> str:
@@ -54,13 +58,16 @@ class APIError(Exception):
         param: str | None = None,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        permanent: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.param = param
         self.code = code
-        self.headers = headers or {}
+        self.headers = dict(headers or {})
+        if permanent:
+            self.headers[SHOULD_RETRY_HEADER] = "false"
 
     def body(self) -> dict[str, Any]:
         return envelope(self.message, status=self.status, param=self.param, code=self.code)

@@ -283,6 +283,7 @@ class ModelRuntime:
                 f"Model '{key}' is unavailable: it could not be loaded ({type(exc).__name__}: {exc}). "
                 f"If this machine cannot download it, point {setting} at a local copy of the model.",
                 code="model_unavailable",
+                permanent=True,  # retrying cannot make it appear; OOM and a full queue stay retryable
             ) from exc
         self._models[key] = model
         self._state = "ready"

@@ -1,8 +1,9 @@
 """ASR test servers: real ``python -m asr`` processes on loopback with the real tiny.en model.
 
-Models load once per test session: ``asr`` (the plain service, models kept warm) and
-``chunked_asr`` (tiny chunks, pyannote replaced by the documented stand-in) serve most tests;
-the lifecycle tests start their own servers with MODEL_TTL_SECONDS=0.
+Models load once per test session: ``asr`` (the plain service as the quick start runs it: no
+alignment model configured, models kept warm) and ``chunked_asr`` (tiny chunks, the tiny aligner
+of tests/fixtures/asr_models.py as WHISPERX_ALIGN_MODEL, pyannote replaced by the documented
+stand-in) serve most tests; the lifecycle tests start their own servers with MODEL_TTL_SECONDS=0.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ def asr_env(tmp: Path, **overrides: str) -> dict[str, str]:
     (tmp / "hf").mkdir(exist_ok=True)
     env = {
         "WHISPERX_MODEL": asr_models.tiny_en_path(),
-        "WHISPERX_ALIGN_MODEL": str(asr_models.tiny_aligner_dir()),
         "NLTK_DATA": str(asr_models.nltk_data_dir()),
         "MODEL_TTL_SECONDS": "600",
         "DEVICE": "cpu",
@@ -50,10 +50,11 @@ def asr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def chunked_asr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """Chunks of 10 s with 3 s overlap past 10 s, and the stand-in diarization pipeline."""
+    """Chunks of 10 s with 3 s overlap past 10 s, the tiny aligner and the stand-in diarization pipeline."""
     tmp = tmp_path_factory.mktemp("chunked-asr")
     env = asr_env(
         tmp,
+        WHISPERX_ALIGN_MODEL=str(asr_models.tiny_aligner_dir()),
         HF_TOKEN="hf_test_token_not_used_by_the_stand_in",
         CHUNK_SECONDS=str(CHUNK_SECONDS),
         CHUNK_OVERLAP_SECONDS=str(CHUNK_OVERLAP_SECONDS),
@@ -69,9 +70,10 @@ def spooled_uploads(server: Server) -> list[Path]:
 
 
 def transcribe(
-    server: Server, path: Path | None, *, route: str = "transcriptions", timeout: float = 120, **fields: Any
-) -> httpx.Response:
+    server: Server, path: Path | None, *, route: str = "transcriptions", timeout: float = 120,
+    headers: dict[str, str] | None = None, **fields: Any,
+) -> httpx.Response:  # fmt: skip
     """POST a file the way an OpenAI client does (multipart, field ``file``)."""
     data: dict[str, Any] = {"model": "whisper-1", **fields}
     files = {"file": (path.name, path.read_bytes())} if path is not None else None
-    return httpx.post(f"{server.url}/v1/audio/{route}", data=data, files=files, timeout=timeout)
+    return httpx.post(f"{server.url}/v1/audio/{route}", data=data, files=files, headers=headers, timeout=timeout)

@@ -97,6 +97,7 @@ def test_model_that_cannot_be_loaded_is_503_naming_model_and_setting(tmp_path: P
         for _ in range(2):  # the failure leaves nothing stuck: the next request is answered the same way
             response = transcribe(server, speech_file(SENTENCE, "wav"))
             assert response.status_code == 503
+            assert response.headers["x-should-retry"] == "false"  # permanent: no SDK retry can fix it
             error = response.json()["error"]
             assert model in error["message"] and "WHISPERX_MODEL" in error["message"]
             assert error["type"] == "server_error"

@@ -32,7 +32,8 @@ def test_transcribes_speech_in_every_container(asr: Server, container: str) -> N
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert set(body) == {"text"}
+    assert set(body) == {"text", "usage"}
+    assert body["usage"] == {"type": "duration", "seconds": pytest.approx(6.4, abs=0.2)}
     assert wer(body["text"]) <= MAX_WER, body["text"]
 
 
@@ -95,6 +96,7 @@ def test_verbose_json_has_openai_shape(asr: Server) -> None:
     assert body["duration"] == pytest.approx(6.4, abs=0.2)
     assert wer(body["text"]) <= MAX_WER
     assert "words" not in body  # only with word granularity
+    assert body["usage"] == {"type": "duration", "seconds": body["duration"]}
     segment_keys = {"id", "seek", "start", "end", "text", "tokens", "temperature", "avg_logprob",
                     "compression_ratio", "no_speech_prob"}  # fmt: skip
     for index, segment in enumerate(body["segments"]):
@@ -149,6 +151,7 @@ def test_translation_route_returns_english(asr: Server) -> None:
         response = transcribe(asr, speech_file(CLIP, "wav"), route="translations", response_format=fmt)
         assert response.status_code == 200, response.text
         if fmt == "verbose_json":
+            assert "usage" not in response.json()  # OpenAI's translation responses have none
             assert wer(response.json()["text"]) <= MAX_WER
             assert response.json()["task"] == "translate"
             assert response.json()["language"] == "english"
@@ -165,7 +168,7 @@ def test_translation_rejects_transcription_only_fields_format(asr: Server) -> No
 def test_silence_gives_empty_text(asr: Server) -> None:
     response = transcribe(asr, silence_file(3.0, "wav"))
     assert response.status_code == 200
-    assert response.json() == {"text": ""}
+    assert response.json() == {"text": "", "usage": {"type": "duration", "seconds": pytest.approx(3.0, abs=0.05)}}
     verbose = transcribe(asr, silence_file(3.0, "mp3"), response_format="verbose_json").json()
     assert verbose["text"] == "" and verbose["segments"] == []
 

@@ -7,6 +7,7 @@ the speech is noise, so there only its format is checked.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shlex
@@ -141,5 +142,9 @@ def test_readme_python_sdk_example(coqui_stack: LocalStack, tmp_path: Path) -> N
     script.write_text(LOCAL_URL.sub(coqui_stack.url, snippet))
     result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "whisper-1" in result.stdout and word_error_rate(SENTENCE, result.stdout.split("]\n", 1)[1]) == 0
+    models, text, timed_words = [line for line in result.stdout.splitlines() if line]  # what it prints
+    assert "whisper-1" in models and word_error_rate(SENTENCE, text) == 0
+    timed = ast.literal_eval(timed_words)  # [(word, start, end), ...]
+    assert word_error_rate(SENTENCE, " ".join(word for word, _, _ in timed)) == 0
+    assert all(start <= end for _, start, end in timed) and [t[1] for t in timed] == sorted(t[1] for t in timed)
     assert_audio((tmp_path / "hello.mp3").read_bytes(), "mp3")
