@@ -96,6 +96,7 @@ class CoquiEngine(Engine):
                     f"missing and could not be downloaded from {url} ({exc}). Place a 3-30 s speech recording "
                     "there (or point DEFAULT_SPEAKER_WAV at one) and retry.",
                     code="speaker_reference_missing",
+                    permanent=True,
                 ) from exc
         config = self._model.config
         try:
@@ -114,6 +115,7 @@ class CoquiEngine(Engine):
                 f"The speaker reference {path} could not be used ({type(exc).__name__}: {exc}). Replace it with "
                 "a 3-30 s speech recording (or point DEFAULT_SPEAKER_WAV at one) and retry.",
                 code="speaker_reference_unreadable",
+                permanent=True,
             ) from exc
 
     def _overlap(self, tokens: int) -> int:
@@ -191,6 +193,7 @@ def _model_dir(name: str) -> Path:
                 "License (non-commercial use; https://coqui.ai/cpml). Set COQUI_TOS_AGREED=1 for the TTS service "
                 "to accept it (or if you hold a commercial licence), or point COQUI_MODEL at another model.",
                 code="licence_not_accepted",
+                permanent=True,
             )
     from TTS.utils.manage import ModelManager
 

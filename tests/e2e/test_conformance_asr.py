@@ -161,11 +161,6 @@ def test_diarization_without_hf_token_is_503(embedded_stack: LocalStack, fields:
     assert "HF_TOKEN" in error["message"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the gateway does not pass the ASR service's x-should-retry header through yet; "
-    "remove this mark once it does",
-)
 def test_diarization_without_hf_token_is_not_retried_by_the_sdks(embedded_stack: LocalStack) -> None:
     response = post(embedded_stack, "transcriptions", {"model": "whisper-1", "response_format": "diarized_json"})
     assert response.status_code == 503

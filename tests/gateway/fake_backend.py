@@ -2,7 +2,8 @@
 
 Run as ``python -m tests.gateway.fake_backend`` (HOST/PORT from the environment). It records
 what it receives (``GET /_requests``) and misbehaves on demand, as set by
-``POST /_mode?mode=...``: ``error`` (429 envelope + Retry-After), ``plain-error`` (500
+``POST /_mode?mode=...``: ``error`` (429 envelope + Retry-After), ``busy`` (429, Retry-After 1),
+``permanent`` (503 with ``x-should-retry: false``), ``plain-error`` (500
 text/plain), ``sleep`` (answer after ``seconds``), ``die`` (abort after the first chunk),
 ``hold`` (send a first chunk, then wait for ``POST /_release`` before finishing), ``hold-first``
 (send the response head, then wait for the release before any audio), ``text``
@@ -81,6 +82,12 @@ async def _misbehave(request: Request, entry: dict[str, Any]) -> Response | None
     if mode == "error":
         body = {"error": {"message": "queue full", "type": "rate_limit_error", "param": None, "code": "queue_full"}}
         return JSONResponse(body, status_code=429, headers={"retry-after": "7"})
+    if mode == "permanent":  # a refusal no retry can fix (e.g. diarization without HF_TOKEN)
+        body = {"error": {"message": "not configured", "type": "server_error", "param": None, "code": "unavailable"}}
+        return JSONResponse(body, status_code=503, headers={"x-should-retry": "false"})
+    if mode == "busy":  # the queue is full: come back in a second
+        body = {"error": {"message": "busy", "type": "rate_limit_error", "param": None, "code": "server_busy"}}
+        return JSONResponse(body, status_code=429, headers={"retry-after": "1"})
     if mode == "plain-error":
         return Response("backend exploded", status_code=500, media_type="text/plain")
     if mode == "sleep":

@@ -100,6 +100,24 @@ def test_sdk_errors(client: openai.OpenAI, backend: FakeControl) -> None:
     assert backend.requests() == []
 
 
+def test_sdk_does_not_retry_a_permanent_refusal_but_retries_a_full_queue(
+    gateway: Server, backend: FakeControl
+) -> None:
+    """The SDKs retry 429 and 5xx twice by default, unless the answer says ``x-should-retry: false``."""
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="x", max_retries=2)
+    backend.mode("permanent")
+    with pytest.raises(openai.InternalServerError) as raised:
+        client.audio.speech.create(model="tts-1", voice="alloy", input="Hello.")
+    assert raised.value.response.headers["x-should-retry"] == "false"
+    assert len(backend.requests()) == 1  # reached the backend exactly once
+
+    httpx.post(f"{backend.url}/_reset").raise_for_status()
+    backend.mode("busy")
+    with pytest.raises(openai.RateLimitError):
+        client.audio.speech.create(model="tts-1", voice="alloy", input="Hello.")
+    assert len(backend.requests()) == 3  # the first try and two retries, after Retry-After
+
+
 def test_several_workers_serve(fake: Server, tmp_path: Path) -> None:
     """WORKERS=2 runs uvicorn worker processes built by the app factory."""
     env = {"WORKERS": "2", "ASR_BASE_URL": fake.url, "TTS_BASE_URL": fake.url}

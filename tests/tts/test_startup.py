@@ -65,4 +65,5 @@ def test_xtts_v2_needs_its_licence_accepted(tmp_path: Path) -> None:
         assert refused.status_code == 503
         error = refused.json()["error"]
         assert error["code"] == "licence_not_accepted"
+        assert refused.headers["x-should-retry"] == "false"  # the OpenAI SDKs do not retry it
         assert "COQUI_TOS_AGREED=1" in error["message"] and "https://coqui.ai/cpml" in error["message"]
