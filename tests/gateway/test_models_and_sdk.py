@@ -100,9 +100,7 @@ def test_sdk_errors(client: openai.OpenAI, backend: FakeControl) -> None:
     assert backend.requests() == []
 
 
-def test_sdk_does_not_retry_a_permanent_refusal_but_retries_a_full_queue(
-    gateway: Server, backend: FakeControl
-) -> None:
+def test_sdk_does_not_retry_a_permanent_refusal_but_retries_a_full_queue(gateway: Server, backend: FakeControl) -> None:
     """The SDKs retry 429 and 5xx twice by default, unless the answer says ``x-should-retry: false``."""
     client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="x", max_retries=2)
     backend.mode("permanent")
