@@ -249,8 +249,17 @@ class SpeechRequest(BaseModel):
         max_length=16,
         description="Extension: XTTS language code. Detected from the input when absent.",
     )
-    stream: bool = Field(default=False, description="Extension: send audio as it is synthesized.")
-    stream_format: Literal["audio", "sse"] = Field(default="audio", description="Only 'audio' is supported.")
+    stream: bool = Field(
+        default=True,
+        description="Extension: true (the default, as OpenAI streams speech) sends the audio as it is synthesized "
+        "(chunked transfer); false sends one body with Content-Length once it is complete.",
+    )
+    stream_format: Literal["audio", "sse"] = Field(
+        default="audio",
+        description="'audio': the audio bytes; 'sse': server-sent events, speech.audio.delta (base64 audio in "
+        "response_format) as it is synthesized, then speech.audio.done with usage (characters of input as "
+        "input_tokens: the engines are not token based).",
+    )
 
     @field_validator("input")
     @classmethod
@@ -260,17 +269,6 @@ class SpeechRequest(BaseModel):
         return value
 
 
-def check_speech_request(request: SpeechRequest) -> SpeechRequest:
-    """Checks the schema cannot express as a 400 with a clear message."""
-    if request.stream_format == "sse":
-        raise invalid(
-            "stream_format 'sse' is not supported: use 'audio' (set stream=true for chunked audio).",
-            "stream_format",
-            "unsupported_value",
-        )
-    return request
-
-
 def speech_backend_body(request: SpeechRequest) -> dict[str, Any]:
     """The JSON the gateway forwards to the TTS backend: validated fields only."""
-    return request.model_dump(exclude={"stream_format"}, exclude_none=True)
+    return request.model_dump(exclude_none=True)

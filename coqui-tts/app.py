@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
@@ -11,11 +12,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
 
-from common.api_types import SPEECH_CONTENT_TYPES, SpeechRequest, check_speech_request
+from common.api_types import SPEECH_CONTENT_TYPES, SpeechRequest
 from common.disconnect import cancel_on_disconnect
-from common.errors import install_error_handlers
+from common.errors import APIError, install_error_handlers
 from common.lifecycle import ModelRuntime, Session, held_until_sent
 from common.service import RequestIdMiddleware
+from common.sse import sse
 from coqui_tts.engines import EngineSpec, engine_spec
 from coqui_tts.settings import Settings
 from coqui_tts.synthesize import plan, render
@@ -36,11 +38,24 @@ async def _audio(session: Session, pieces: Iterator[bytes]) -> AsyncIterator[byt
         raise
 
 
+async def _events(audio: AsyncIterator[bytes], text: str) -> AsyncIterator[bytes]:
+    """OpenAI's speech stream events: speech.audio.delta per piece of audio, then speech.audio.done.
+
+    Usage counts the input's characters: the engines read characters, not tokens, and emit none."""
+    try:
+        async for data in audio:
+            yield sse({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
+    except APIError as exc:  # after the 200 went out, errors travel as an event
+        yield sse({"type": "error", **exc.body()})
+        return
+    usage = {"input_tokens": len(text), "output_tokens": 0, "total_tokens": len(text)}
+    yield sse({"type": "speech.audio.done", "usage": usage})
+
+
 @router.post("/v1/audio/speech", response_model=None)
 async def speech(body: SpeechRequest, request: Request, held: Held) -> Response:
     """The inference slot and the synthesis belong to ``held``: released once the response has
     been sent or the client has gone, however far the audio got."""
-    check_speech_request(body)
     state = request.app.state
     spec: EngineSpec = state.engine_spec
     settings: Settings = state.settings
@@ -51,6 +66,12 @@ async def speech(body: SpeechRequest, request: Request, held: Held) -> Response:
     pieces = render(engine, speech_plan, session.token)
     held.callback(pieces.close)
     held.push_async_callback(session.stop)  # runs first: the worker must be done with ``pieces``
+    if body.stream_format == "sse":
+        return StreamingResponse(
+            _events(_audio(session, pieces), body.input),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
+        )
     media_type = SPEECH_CONTENT_TYPES[body.response_format]
     if body.stream:
         return StreamingResponse(_audio(session, pieces), media_type=media_type)

@@ -44,7 +44,8 @@ def plan(engine: Engine, request: SpeechRequest, voice_map: dict[str, str], defa
         len(sentences), speaker or "the default speaker reference", why, language,
         "" if request.language else " (detected)", request.speed,
     )  # fmt: skip
-    return Plan(sentences, speaker, language, request.speed, request.response_format, request.stream)
+    streaming = request.stream or request.stream_format == "sse"  # events are sent as the audio is made
+    return Plan(sentences, speaker, language, request.speed, request.response_format, streaming)
 
 
 def render(engine: Engine, plan: Plan, token: CancelToken) -> Iterator[bytes]:
