@@ -1,4 +1,4 @@
-"""The public request contract (SPEC.md §2), validated the same way by the gateway and backends.
+"""The public request contract (docs/api.md), validated the same way by the gateway and backends.
 
 The gateway validates before it contacts a backend; each backend validates again with the same
 code, so the two can never disagree on what is accepted.

@@ -32,7 +32,7 @@ def transcribe(client: OpenAI, container: str = "wav", **kwargs: object):  # typ
 
 
 def assert_sentence(text: str) -> None:
-    """tiny.en transcribes the Piper voice word for word (OFFLINE-MODELS.md)."""
+    """tiny.en transcribes the Piper voice word for word."""
     assert word_error_rate(SENTENCE, text) == 0, f"heard {text!r}, said {SENTENCE!r}"
 
 
