@@ -142,8 +142,12 @@ def serve(
             port=settings.port,
             workers=workers,
             log_level=LogLevels(settings.log_level),
-            # Granian's own lines through our handler (with request ids), not its stdout handler.
+            # Granian's own lines and its access log through our handler, not its stdout handlers. The
+            # access line runs after the request's context is gone, so it names the client's request id.
             log_dictconfig={"loggers": {"_granian": {"propagate": True}}},
+            log_access=True,
+            log_access_format='%(addr)s - "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1f ms '
+            "request id %(header{x-request-id})s",
             http1_settings=HTTP1Settings(header_read_timeout=round(header_timeout_seconds * 1000)),
             workers_kill_timeout=int(settings.shutdown_grace_seconds) or None,
         ).serve()
