@@ -149,7 +149,8 @@ def serve(
             log_access_format='%(addr)s - "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1f ms '
             "request id %(header{x-request-id})s",
             http1_settings=HTTP1Settings(header_read_timeout=round(header_timeout_seconds * 1000)),
-            workers_kill_timeout=int(settings.shutdown_grace_seconds) or None,
+            # Past the grace the worker is killed (no cleanup runs); 0 would mean "wait for ever".
+            workers_kill_timeout=max(1, round(settings.shutdown_grace_seconds)),
         ).serve()
         return
     target: FastAPI | str = app
