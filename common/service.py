@@ -10,6 +10,10 @@ from typing import Literal
 
 import uvicorn
 from fastapi import FastAPI
+from granian import Granian
+from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
+from granian.log import LogLevels
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -113,13 +117,42 @@ def serve(
     *,
     factory: str | None = None,
     workers: int = 1,
+    header_timeout_seconds: float | None = None,
 ) -> None:
     """Run ``app`` the same way locally and in the Docker images.
 
     With ``workers`` > 1, uvicorn starts that many processes, each building its app from the
     import string ``factory`` (a zero-argument function returning the app).
+
+    With ``header_timeout_seconds``, Granian serves ``factory`` instead (uvicorn has no request-head
+    timeout): a client that takes longer to send a request line and headers is disconnected.
     """
     configure_logging(service, settings.log_level)
+    if header_timeout_seconds is not None:
+        if factory is None:
+            raise ValueError("Granian needs an app factory import string")
+        Granian(
+            factory,
+            factory=True,
+            interface=Interfaces.ASGI,
+            # HTTP/1 only: in auto mode Granian first sniffs for an HTTP/2 preface with no time limit,
+            # so a connection that never sends a byte would never meet the header timeout.
+            http=HTTPModes.http1,
+            address=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_level=LogLevels(settings.log_level),
+            # Granian's own lines and its access log through our handler, not its stdout handlers. The
+            # access line runs after the request's context is gone, so it names the client's request id.
+            log_dictconfig={"loggers": {"_granian": {"propagate": True}}},
+            log_access=True,
+            log_access_format='%(addr)s - "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1f ms '
+            "request id %(header{x-request-id})s",
+            http1_settings=HTTP1Settings(header_read_timeout=round(header_timeout_seconds * 1000)),
+            # Past the grace the worker is killed (no cleanup runs); 0 would mean "wait for ever".
+            workers_kill_timeout=max(1, round(settings.shutdown_grace_seconds)),
+        ).serve()
+        return
     target: FastAPI | str = app
     if workers > 1:
         if factory is None:

@@ -6,4 +6,11 @@ from gateway.settings import Settings
 
 if __name__ == "__main__":
     settings = Settings()
-    serve(create_app(settings), settings, "gateway", factory="gateway.app:create_worker_app", workers=settings.workers)
+    serve(
+        create_app(settings),
+        settings,
+        "gateway",
+        factory="gateway.app:create_worker_app",
+        workers=settings.workers,
+        header_timeout_seconds=settings.request_header_timeout_seconds,
+    )

@@ -141,6 +141,9 @@ class Backend:
     async def _relay(self, upstream: httpx.Response, deadline: float | None) -> AsyncIterator[bytes]:
         chunks = upstream.aiter_raw()
         try:
+            # An empty body message sends the response head now: the ASGI server may hold the head
+            # until the first body message, and the backend's first audio can take seconds.
+            yield b""
             while True:
                 try:
                     async with asyncio.timeout_at(deadline):

@@ -40,6 +40,14 @@ class Settings(ServiceSettings):
     max_json_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest accepted JSON body for /v1/audio/speech."
     )
+    request_header_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest time a client may take to send a request's line and headers (slow loris), counted "
+        "from connecting or from the previous response; then the connection is closed without a response. It is "
+        "also how long an idle kept-alive connection stays open (KEEP_ALIVE_SECONDS does not apply to the "
+        "gateway): keep it above the clients' idle expiry (the OpenAI SDKs and httpx: 5 s).",
+    )
     request_body_timeout_seconds: float = Field(
         default=60.0,
         gt=0,
