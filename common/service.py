@@ -6,17 +6,16 @@ import contextvars
 import logging
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import uvicorn
 from fastapi import FastAPI
-from granian import Granian
-from granian.constants import HTTPModes, Interfaces
-from granian.http import HTTP1Settings
-from granian.log import LogLevels
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from common.lifecycle import BackendSettings
 
 REQUEST_ID_HEADER = "x-request-id"
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -32,13 +31,6 @@ class ServiceSettings(BaseSettings):
     port: int = Field(default=5000, description="Port the service listens on.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level: debug, info, warning or error."
-    )
-    keep_alive_seconds: int = Field(
-        default=75,
-        ge=1,
-        description="How long an idle client connection is kept open. Longer than the clients' own idle "
-        "expiry (the OpenAI SDKs and httpx: 5 s; the gateway's BACKEND_KEEPALIVE_SECONDS), so a client never "
-        "sends a request on a connection the service is closing.",
     )
     shutdown_grace_seconds: float = Field(
         default=30,
@@ -110,58 +102,11 @@ def configure_logging(service: str, level: str) -> None:
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
 
 
-def serve(
-    app: FastAPI,
-    settings: ServiceSettings,
-    service: str,
-    *,
-    factory: str | None = None,
-    workers: int = 1,
-    header_timeout_seconds: float | None = None,
-) -> None:
-    """Run ``app`` the same way locally and in the Docker images.
-
-    With ``workers`` > 1, uvicorn starts that many processes, each building its app from the
-    import string ``factory`` (a zero-argument function returning the app).
-
-    With ``header_timeout_seconds``, Granian serves ``factory`` instead (uvicorn has no request-head
-    timeout): a client that takes longer to send a request line and headers is disconnected.
-    """
+def serve(app: FastAPI, settings: BackendSettings, service: str) -> None:
+    """Run a backend the same way locally and in the Docker images (one uvicorn process)."""
     configure_logging(service, settings.log_level)
-    if header_timeout_seconds is not None:
-        if factory is None:
-            raise ValueError("Granian needs an app factory import string")
-        Granian(
-            factory,
-            factory=True,
-            interface=Interfaces.ASGI,
-            # HTTP/1 only: in auto mode Granian first sniffs for an HTTP/2 preface with no time limit,
-            # so a connection that never sends a byte would never meet the header timeout.
-            http=HTTPModes.http1,
-            address=settings.host,
-            port=settings.port,
-            workers=workers,
-            log_level=LogLevels(settings.log_level),
-            # Granian's own lines and its access log through our handler, not its stdout handlers. The
-            # access line runs after the request's context is gone, so it names the client's request id.
-            log_dictconfig={"loggers": {"_granian": {"propagate": True}}},
-            log_access=True,
-            log_access_format='%(addr)s - "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1f ms '
-            "request id %(header{x-request-id})s",
-            http1_settings=HTTP1Settings(header_read_timeout=round(header_timeout_seconds * 1000)),
-            # Past the grace the worker is killed (no cleanup runs); 0 would mean "wait for ever".
-            workers_kill_timeout=max(1, round(settings.shutdown_grace_seconds)),
-        ).serve()
-        return
-    target: FastAPI | str = app
-    if workers > 1:
-        if factory is None:
-            raise ValueError("several workers need an app factory import string")
-        target = factory
     uvicorn.run(
-        target,
-        factory=workers > 1,
-        workers=workers if workers > 1 else None,
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

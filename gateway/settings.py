@@ -17,7 +17,7 @@ class Settings(ServiceSettings):
         default=1,
         ge=1,
         le=64,
-        description="Uvicorn worker processes. More than one spreads requests over several cores.",
+        description="Worker processes. More than one spreads requests over several cores.",
     )
     api_key: SecretStr | None = Field(
         default=None,
@@ -77,7 +77,7 @@ class Settings(ServiceSettings):
     spool_dir: str | None = Field(
         default=None,
         description="Where an upload whose file part comes before its fields is spooled while the form is "
-        "read (default: the system temp dir). Files are deleted when the request ends.",
+        "read (default: the system temp dir). The spool files are unnamed: nothing is left behind.",
     )
     backend_max_connections: int = Field(
         default=1000,
