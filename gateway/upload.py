@@ -119,25 +119,33 @@ class Upload:
 
     async def body(self) -> AsyncIterator[bytes]:
         """The client's exact bytes (a spooled body may be read again)."""
-        for chunk in self._head:
-            yield chunk
-        if self.streaming:
-            self._head.clear()
-            while self._more:
-                chunk = await self._read()
-                if self._scanner.complete or not self._more:
-                    # Check the finished form before its last bytes go out: an invalid field that
-                    # followed the file leaves the backend with an incomplete request.
-                    self._validate_complete()
-                if not self._more:
-                    self.body_read.set()
-                if chunk:
-                    yield chunk
-        else:
+        if not self.streaming:
+            for chunk in self._head:
+                yield chunk
             self.body_read.set()
             if self._spool is not None:
                 async for chunk in self._read_spool(self._spool):
                     yield chunk
+            return
+        # Streaming: the latest chunk is held back until the next one arrives, so the finished form
+        # is checked before its last bytes go out (an invalid field after the file, a missing
+        # closing boundary): the backend is left with an incomplete request, never a bad one.
+        *ready, held = self._head
+        self._head.clear()
+        for chunk in ready:
+            yield chunk
+        while self._more:
+            chunk = await self._read()
+            if self._more:
+                if held:
+                    yield held
+                held = chunk
+            else:
+                held += chunk
+        self._validate_complete()
+        self.body_read.set()
+        if held:
+            yield held
 
     async def aclose(self) -> None:
         await self._chunks.aclose()
