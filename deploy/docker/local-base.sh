@@ -31,11 +31,12 @@ rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
 rootfs="$(tar --numeric-owner -C "$root" -c . | "$docker" import -)"
 
 # Python goes in with apt inside a container of the new file system (no image builder needed),
-# then the result is committed with the official image's environment.
+# then the result is committed with the official image's environment. libpython3.11: the shared
+# library the official image has too (torchcodec's FFmpeg bindings load it).
 echo "==> python3.11 into $image"
 container="$("$docker" create "$rootfs" sh -c 'apt-get update -qq \
   && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-       python3.11 python3.11-venv ca-certificates >/dev/null \
+       python3.11 python3.11-venv libpython3.11 ca-certificates >/dev/null \
   && python3.11 -m venv /usr/local \
   && apt-get clean && rm -rf /var/lib/apt/lists/*')"
 trap 'rm -rf "$root" "$root.log"; "$docker" rm -f "$container" >/dev/null' EXIT
