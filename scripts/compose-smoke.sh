@@ -8,7 +8,8 @@
 # CPU with no model hub. Checks talk only to the published gateway, http://127.0.0.1:5148.
 # Settings (environment): BASE_IMAGE (default: python:3.11-slim when it can be pulled, else a local
 # Debian stand-in made by deploy/docker/local-base.sh), BUILD_CA_BUNDLE (default: the host's CA
-# bundle, which pip inside the builds then trusts), DOCKER (the docker client), UP_TIMEOUT_SECONDS (600).
+# bundle, which pip inside the builds then trusts), DOCKER (the docker client), UP_TIMEOUT_SECONDS (600),
+# BUILD_CACHE_KEEP (8GB: build cache kept beyond what the images use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -123,8 +124,11 @@ up() {
   local started=$SECONDS
   "$COMPOSE_BIN" build --progress plain >"$state/build.log" 2>&1 || { tail -n 60 "$state/build.log" >&2; exit 1; }
   log "built in $((SECONDS - started)) s (log: $state/build.log)"
-  # A rebuild leaves the images it replaced untagged: remove them so the disk stays bounded.
+  # A rebuild leaves the images it replaced untagged, and their layers in the build cache: remove
+  # those images, and keep at most BUILD_CACHE_KEEP of build cache that no image uses, so the disk
+  # stays bounded.
   "$DOCKER" image prune --force >/dev/null
+  "$DOCKER" builder prune --force --keep-storage "${BUILD_CACHE_KEEP:-8GB}" >/dev/null
   if ! "$DOCKER" network inspect infra-net >/dev/null 2>&1; then
     "$DOCKER" network create infra-net >/dev/null
     touch "$state/created-infra-net"
