@@ -23,7 +23,7 @@ export ASR_MODELS_PATH="$PWD/$state/models" COQUI_CACHE_PATH="$PWD/$state/coqui-
 LOCAL_BASE=speech-stack/python:3.11-bookworm
 OFFICIAL_BASE=python:3.11-slim
 
-log() { echo "[compose-smoke] $*"; }
+log() { printf "[compose-smoke %4ds] %s\n" "$SECONDS" "$*"; }
 
 apt_install() {
   local sudo=""
