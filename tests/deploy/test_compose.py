@@ -1,6 +1,7 @@
-"""docker-compose.yml (and the CPU and embedded-models overrides) as Docker Compose itself reads them: only the gateway
-is published, everything sits on the external infra-net network, caches are the seed's volumes,
-backends get a GPU, health gates the gateway's start, and every setting can be set from .env."""
+"""docker-compose.yml (and the CPU and embedded-models overrides) as Docker Compose itself reads
+them: only the gateway is published, everything sits on the external infra-net network, caches are
+the seed's volumes, backends get a GPU, health gates the gateway's start, and every setting can be
+set from .env."""
 
 from __future__ import annotations
 
