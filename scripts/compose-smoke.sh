@@ -159,6 +159,8 @@ down() {
       "$DOCKER" network rm infra-net >/dev/null
       rm -f "$state/created-infra-net"
     fi
+  else
+    log "no Docker engine running: no stack to remove"
   fi
   stop_engine_if_ours
 }
