@@ -48,6 +48,13 @@ COQUI_TOS_AGREED=1
 # TTS_GPU=0
 # Hosts without an NVIDIA GPU: use the CPU override for every compose command.
 # COMPOSE_FILE=docker-compose.yml:docker-compose.cpu.yml
+# Image builds: the base of every Dockerfile. Hosts that cannot pull it can make a stand-in with
+# the same layout from Debian's mirror: deploy/docker/local-base.sh, then
+# BASE_IMAGE=speech-stack/python:3.11-bookworm.
+# BASE_IMAGE=python:3.11-slim
+# Image builds behind a TLS-inspecting proxy: a CA bundle file that pip inside the builds trusts,
+# e.g. /etc/ssl/certs/ca-certificates.crt. Unset: none (pip's own trust).
+# BUILD_CA_BUNDLE=
 """
 
 # Settings docker-compose.yml sets itself rather than taking from .env.

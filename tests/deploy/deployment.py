@@ -1,5 +1,6 @@
 """What the deployment tests share: the repository's services, a real Docker Compose parser, and a
-small Dockerfile reader. No Docker engine runs here, so the deployment is checked statically."""
+small Dockerfile reader. No Docker engine runs inside pytest, so these tests check the deployment
+statically; scripts/compose-smoke.sh builds and runs the real stack."""
 
 from __future__ import annotations
 

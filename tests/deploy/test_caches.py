@@ -19,12 +19,15 @@ def _inside(path: str, folder: str) -> bool:
     return PurePosixPath(folder) in PurePosixPath(path).parents
 
 
-def test_asr_hugging_face_cache_is_in_the_models_volume(compose: dict[str, Any]) -> None:
+def test_asr_model_caches_are_in_the_models_volume(compose: dict[str, Any]) -> None:
+    """Hugging Face downloads (WhisperX, pyannote, most alignment models) and torch hub downloads
+    (torchaudio's alignment models for en, fr, de, es, it) both land in the volume."""
     env = dockerfile_env(ASR.dockerfile)
     assert env["HF_HOME"] == ASR_HF_HOME
     assert _volume_targets(compose, "asr") == [ASR_MODELS]
-    assert _inside(env["HF_HOME"], ASR_MODELS)
-    assert "HF_HOME" not in compose["services"]["asr"]["environment"]  # one place: the image
+    for name in ("HF_HOME", "TORCH_HOME"):
+        assert _inside(env[name], ASR_MODELS), name
+        assert name not in compose["services"]["asr"]["environment"]  # one place: the image
 
 
 def test_tts_caches_are_in_the_coqui_volume(compose: dict[str, Any]) -> None:

@@ -79,6 +79,14 @@ def test_each_service_runs_its_image_on_its_port(manifests: list[dict[str, Any]]
         assert container["ports"] == [{"name": "http", "containerPort": service.port}]
 
 
+def test_gateway_pods_run_as_non_root(manifests: list[dict[str, Any]]) -> None:
+    """As its image does (a numeric USER, so the kubelet can check it)."""
+    pod = find(manifests, "Deployment", GATEWAY.name)["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    user = [line.split()[1] for line in GATEWAY.dockerfile.read_text().splitlines() if line.startswith("USER ")]
+    assert user and user[-1].split(":")[0].isdigit() and user[-1].split(":")[0] != "0"
+
+
 def test_services_select_their_pods_and_only_the_gateway_is_exposed(manifests: list[dict[str, Any]]) -> None:
     for service in SERVICES:
         k8s_service = find(manifests, "Service", service.name)
