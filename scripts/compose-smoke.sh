@@ -145,7 +145,7 @@ up() {
     exit 1
   fi
   log "stack healthy in $((SECONDS - started)) s"
-  .venv/bin/python scripts/compose_smoke.py
+  PYTHONPATH=. .venv/bin/python scripts/compose_smoke.py  # PYTHONPATH: it shares the tests' checks
 }
 
 down() {

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jiwer
+
+from tests.e2e.checks import word_error_rate  # the tests' WER: lower-cased, punctuation removed
 
 GATEWAY = "http://127.0.0.1:5148"
 PUBLISHED_PORT = 5148
@@ -146,21 +147,6 @@ def transcribe(audio: bytes, filename: str) -> str:
     response = client.post("/v1/audio/transcriptions", files={"file": (filename, audio)}, data={"model": "whisper-1"})
     expect(response.status_code == 200, f"transcription: {response.status_code} {response.text[:300]}")
     return response.json()["text"]
-
-
-_NORMALISE = jiwer.Compose(
-    [
-        jiwer.ToLowerCase(),
-        jiwer.RemovePunctuation(),
-        jiwer.RemoveMultipleSpaces(),
-        jiwer.Strip(),
-        jiwer.ReduceToListOfListOfWords(),
-    ]
-)
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    return jiwer.wer(reference, hypothesis, reference_transform=_NORMALISE, hypothesis_transform=_NORMALISE)
 
 
 def expect_words(reference: str, heard: str) -> float:
