@@ -8,6 +8,7 @@ The tiny checkpoint samples greedily: the same text and voice always give the sa
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from tests.conformance.schemas import validate
 from tests.fixtures.speech import MORE_SENTENCES, SENTENCES, encode, espeak_file, silence_file, speech_file
 from tests.gateway.helpers import assert_error
 from tests.servers import Server, run_service
-from tests.tts.helpers import decode, ffmpeg_errors, speak, speak_streamed
+from tests.tts.helpers import decode, ffmpeg_errors, log_line, speak, speak_streamed
 
 FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 
@@ -116,6 +117,18 @@ def test_sse_events_with_a_custom_voice(coqui_server: Server, piper_voice: dict[
     assert [e["type"] for e in events[-1:]] == ["speech.audio.done"]
     for event in events[:-1]:
         validate("SpeechAudioDeltaEvent", event)
+
+
+def test_speed_and_language_detection_with_a_custom_voice(coqui_server: Server, piper_voice: dict[str, Any]) -> None:
+    voice = {"id": piper_voice["id"]}
+    normal = pcm(coqui_server, voice)
+    fast = speak(coqui_server, voice=voice, input="Hello there.", response_format="pcm", stream=False, speed=2.0)
+    assert fast.status_code == 200 and len(fast.content) < 0.75 * len(normal)
+    request_id = uuid.uuid4().hex
+    german = speak(coqui_server, voice=voice, input="Guten Morgen, wie geht es dir heute?", request_id=request_id)
+    assert german.status_code == 200, german.text
+    line = log_line(coqui_server, request_id, "speaking")
+    assert f"as {piper_voice['id']} " in line and "language de (detected)" in line
 
 
 def test_two_voices_from_different_samples_sound_different(
