@@ -264,7 +264,7 @@ def parse_language_tag(value: str | None) -> str:
     tag = (value or "").strip()
     if not tag:
         raise _missing("language", "the BCP 47 tag of the language spoken, e.g. 'en-US'")
-    if not _LANGUAGE_TAG.fullmatch(tag):
+    if len(tag) > 35 or not _LANGUAGE_TAG.fullmatch(tag):  # 35: the longest tag BCP 47 implementations must keep
         raise invalid(
             f"'language' must be a BCP 47 language tag such as 'en' or 'en-US', got {tag[:40]!r}.", "language"
         )
@@ -305,6 +305,8 @@ def parse_voice_form(fields: FormFields) -> VoiceForm:
     consent = (_single(fields, "consent") or "").strip()
     if not consent:
         raise _missing("consent", "the id of a consent recording, e.g. 'cons_1234', from POST /v1/audio/voice_consents")
+    if len(consent) > 64:
+        raise invalid(f"'consent' must be a consent id such as 'cons_1234', got {len(consent)} characters.", "consent")
     return VoiceForm(name, consent)
 
 

@@ -98,6 +98,7 @@ def test_speech_voice_is_a_name_or_a_custom_voice(voice: object, custom: str | N
         ({"name": ["x"], "language": ["en_US"]}, "language"),
         ({"name": ["x"], "language": ["e"]}, "language"),
         ({"name": ["x" * 257], "language": ["en"]}, "name"),
+        ({"name": ["x"], "language": ["en-" + "-".join(["abcdefgh"] * 5)]}, "language"),
     ],
 )
 def test_consent_form_errors(fields: dict[str, list[str]], param: str) -> None:
@@ -113,3 +114,6 @@ def test_consent_and_voice_forms() -> None:
     with pytest.raises(APIError) as caught:
         parse_voice_form({"name": ["v"], "consent": ["cons_1"], "type": ["prompt"]})
     assert caught.value.param == "type"
+    with pytest.raises(APIError) as caught:
+        parse_voice_form({"name": ["v"], "consent": ["cons_" + "1" * 100]})
+    assert caught.value.param == "consent"
