@@ -42,6 +42,9 @@ COQUI_TOS_AGREED=1
 # Host folder mounted at /root/.local/share/tts in coqui-tts (XTTS, its Hugging Face cache and
 # default-speaker.flac).
 # COQUI_CACHE_PATH=/mnt/ssd1/whisper/coqui-cache
+# Host folder mounted at /root/.local/share/speech-stack/voices in coqui-tts (custom voices and
+# their consents: user data, back it up).
+# VOICES_PATH=/mnt/ssd1/whisper/voices
 # GPU index (as nvidia-smi numbers them) each backend is given; with two GPUs, put ASR and TTS
 # on different ones so their models never compete for memory.
 # ASR_GPU=0

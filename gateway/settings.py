@@ -91,6 +91,12 @@ class Settings(ServiceSettings):
         description="How long an idle connection to a backend is kept for reuse. Keep it well below the backends' "
         "KEEP_ALIVE_SECONDS, so the gateway never reuses a connection a backend is closing.",
     )
+    voice_consent_check: bool = Field(
+        default=True,
+        description="Check that each voice consent recording says the consent statement (transcribed by the ASR "
+        "service) before a consent is stored. false accepts any recording: only for operators who clone nobody's "
+        "voice but their own.",
+    )
     chunk_bytes: int = Field(
         default=256 * 1024,
         ge=4096,

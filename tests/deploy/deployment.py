@@ -53,6 +53,8 @@ ASR_MODELS = "/app/models"
 ASR_HF_HOME = "/app/models/hf-cache"
 TTS_CACHE = "/root/.local/share/tts"
 TTS_HF_HOME = "/root/.local/share/tts/hf-cache"
+# Custom voices and consents: user data, a volume of its own (not a cache).
+TTS_VOICES = "/root/.local/share/speech-stack/voices"
 
 
 def compose_binary() -> Path:

@@ -22,6 +22,7 @@ from tests.deploy.deployment import (
     ROOT,
     SERVICES,
     TTS_CACHE,
+    TTS_VOICES,
     compose_config,
 )
 from tests.servers import free_port, run_service
@@ -109,16 +110,19 @@ def _binds(service: dict[str, Any]) -> list[tuple[str, str]]:
 
 def test_model_caches_are_the_seed_volumes(compose: dict[str, Any]) -> None:
     assert _binds(compose["services"]["asr"]) == [("/mnt/ssd1/whisper/models", ASR_MODELS)]
-    assert _binds(compose["services"]["coqui-tts"]) == [("/mnt/ssd1/whisper/coqui-cache", TTS_CACHE)]
+    assert _binds(compose["services"]["coqui-tts"]) == [
+        ("/mnt/ssd1/whisper/coqui-cache", TTS_CACHE),
+        ("/mnt/ssd1/whisper/voices", TTS_VOICES),
+    ]
     assert "volumes" not in compose["services"]["gateway"]
 
 
 def test_cache_host_folders_can_be_moved_from_env(compose_home: Path) -> None:
     env_file = compose_home / "paths.env"
-    env_file.write_text("ASR_MODELS_PATH=/data/models\nCOQUI_CACHE_PATH=/data/coqui\n")
+    env_file.write_text("ASR_MODELS_PATH=/data/models\nCOQUI_CACHE_PATH=/data/coqui\nVOICES_PATH=/data/voices\n")
     config = compose_config("docker-compose.yml", env_file=env_file, home=compose_home)
     assert _binds(config["services"]["asr"]) == [("/data/models", ASR_MODELS)]
-    assert _binds(config["services"]["coqui-tts"]) == [("/data/coqui", TTS_CACHE)]
+    assert _binds(config["services"]["coqui-tts"]) == [("/data/coqui", TTS_CACHE), ("/data/voices", TTS_VOICES)]
 
 
 def _gpu_devices(service: dict[str, Any]) -> list[dict[str, Any]]:
