@@ -82,4 +82,3 @@ async def features(request: Request) -> JSONResponse:
 def install_playground(app: FastAPI) -> None:
     app.include_router(router)  # before the mount, which would otherwise take /playground/features.json
     app.mount("/playground", files, name="playground")
-
