@@ -1,8 +1,8 @@
 // Speak: POST /v1/audio/speech, played in an <audio> element (while streaming where the browser can),
 // with a Download link to exactly the bytes the API returned.
 
-import { CONTENT_TYPES, MediaSourcePlayer, streamedFormats, streamingType, wavFromPcm16 } from "./playback.js";
-import { Feedback, runCancellable, setObjectUrl } from "./ui.js";
+import { CONTENT_TYPES, MediaSourcePlayer, streamedFormats, streamingType, wavFromPcm16 } from "./playback.mjs";
+import { Feedback, runCancellable, setObjectUrl } from "./ui.mjs";
 
 const canStream = (type) => "MediaSource" in window && MediaSource.isTypeSupported(type);
 

@@ -1,8 +1,8 @@
 // Transcribe: POST /v1/audio/transcriptions with a chosen file or a microphone recording; the
 // result is shown in the "Transcript" region (timed results as tables).
 
-import { extensionOf, recordButton } from "./recorder.js";
-import { Feedback, formatTime, runCancellable, setObjectUrl } from "./ui.js";
+import { extensionOf, recordButton } from "./recorder.mjs";
+import { Feedback, formatTime, runCancellable, setObjectUrl } from "./ui.mjs";
 
 const JSON_FORMATS = new Set(["json", "verbose_json", "diarized_json"]);
 const MAX_RECORDING_SECONDS = 600;

@@ -1,8 +1,8 @@
 // Clone a voice: a consent recording (POST /v1/audio/voice_consents), then a sample of the same
 // voice (POST /v1/audio/voices); the new voice is then selected in Speak's Voice list.
 
-import { extensionOf, recordButton } from "./recorder.js";
-import { Feedback, runCancellable } from "./ui.js";
+import { extensionOf, recordButton } from "./recorder.mjs";
+import { Feedback, runCancellable } from "./ui.mjs";
 
 const MAX_CLIP_SECONDS = 30; // the API takes samples of at most 30 s
 

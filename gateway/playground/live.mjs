@@ -1,10 +1,10 @@
 // Live: the microphone streamed to /v1/realtime?intent=transcription (OpenAI Realtime transcription
 // session, server VAD). Deltas are drawn per item as they come; "completed" replaces them.
 
-import { webSocketUrl } from "./api.js";
-import { base64 } from "./pcm.js";
-import { openMicrophone } from "./recorder.js";
-import { Feedback } from "./ui.js";
+import { webSocketUrl } from "./api.mjs";
+import { base64 } from "./pcm.mjs";
+import { openMicrophone } from "./recorder.mjs";
+import { Feedback } from "./ui.mjs";
 
 export const REALTIME_RATE = 24000; // audio/pcm in the Realtime API: 16-bit mono at 24 kHz
 const CHUNK_SECONDS = 0.1;
@@ -97,7 +97,7 @@ class LiveSession {
   async start() {
     this.stream = await openMicrophone();
     this.context = new AudioContext(); // at the device's own rate; the worklet resamples
-    await this.context.audioWorklet.addModule(new URL("pcm-worklet.js", import.meta.url));
+    await this.context.audioWorklet.addModule(new URL("pcm-worklet.mjs", import.meta.url));
     this.socket = await this.connect();
     this.socket.send(JSON.stringify(sessionUpdate()));
     this.node = new AudioWorkletNode(this.context, "pcm16-capture", {

@@ -1,11 +1,11 @@
 // The playground page: reads what this server offers (playground/features.json), asks for the API
 // key when the server needs one, and wires each section.
 
-import { Api, apiUrl } from "./api.js";
-import { setupClone } from "./clone.js";
-import { setupLive } from "./live.js";
-import { setupSpeak } from "./speak.js";
-import { setupTranscribe } from "./transcribe.js";
+import { Api, apiUrl } from "./api.mjs";
+import { setupClone } from "./clone.mjs";
+import { setupLive } from "./live.mjs";
+import { setupSpeak } from "./speak.mjs";
+import { setupTranscribe } from "./transcribe.mjs";
 
 const $ = (id) => document.getElementById(id);
 const keyForm = $("key-form");

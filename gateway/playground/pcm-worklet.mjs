@@ -2,7 +2,7 @@
 // another rate cannot take a microphone in Firefox), resampled to the target rate and posted to the
 // page as 16-bit PCM chunks. It holds one chunk at a time; the page sends each one on at once.
 
-import { Resampler, floatToPcm16 } from "./pcm.js";
+import { Resampler, floatToPcm16 } from "./pcm.mjs";
 
 class Pcm16Capture extends AudioWorkletProcessor {
   constructor({ processorOptions }) {
