@@ -25,6 +25,8 @@ from tests.servers import REPO, Server, run_service
 ASSETS = REPO / "gateway" / "playground"
 KEY = "sk-playground-test"
 JAVASCRIPT = ("text/javascript", "application/javascript")
+# What the HTML loads (scripts and stylesheets, not links to other pages).
+PAGE_REFERENCES = re.compile(r'<(?:script|link)\b[^>]*?(?:src|href)="([^"#:]+)"')
 # Module imports and `new URL("x.mjs", import.meta.url)` (the audio worklet).
 MODULE_REFERENCES = re.compile(r"""(?:\bfrom\s+|new URL\(\s*)["']([^"':]+\.mjs)["']""")
 ABSOLUTE_URL = re.compile(r"\b(?:https?|wss?):/+\w")
@@ -41,7 +43,7 @@ def _page_files(base: str) -> dict[str, httpx.Response]:
     """Every URL the page loads: its HTML references, then each module's imports, transitively."""
     page = httpx.get(f"{base}/playground")
     assert page.status_code == 200
-    found = {urljoin(f"{base}/playground", ref) for ref in re.findall(r'<(?:script|link)\b[^>]*?(?:src|href)="([^"#:]+)"', page.text)}
+    found = {urljoin(f"{base}/playground", ref) for ref in PAGE_REFERENCES.findall(page.text)}
     fetched: dict[str, httpx.Response] = {}
     while found:
         url = found.pop()
