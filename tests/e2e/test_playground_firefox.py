@@ -28,7 +28,7 @@ def test_playground_in_firefox(embedded_stack: LocalStack) -> None:
     node = shutil.which("node")
     assert node, "Node.js is needed (Debian package nodejs; scripts/test.sh installs it)"
     assert FIREFOX.exists(), "Firefox is needed (Debian package firefox-esr; scripts/test.sh installs it)"
-    assert (DRIVER / "node_modules" / "puppeteer-core").is_dir(), f"run: npm ci --prefix {DRIVER} (scripts/test.sh does)"
+    assert (DRIVER / "node_modules" / "puppeteer-core").is_dir(), f"run npm ci --prefix {DRIVER} (scripts/test.sh does)"
     audio = speech_file(SENTENCE, "wav", engine="espeak")
     result = subprocess.run(
         [node, str(SCRIPT), embedded_stack.url, str(audio)], capture_output=True, text=True, timeout=300
