@@ -135,7 +135,7 @@ def test_speak_plays_every_format_and_offers_the_download(playground: Playground
     assert voices.count() >= 14  # the 13 OpenAI names and Piper's speaker
     speak.get_by_label("Text").fill(SENTENCE)
     durations: dict[str, float] = {}
-    for response_format in ("mp3", "opus", "aac", "flac", "wav", "pcm"):
+    for response_format in ("opus", "aac", "flac", "wav", "pcm", "mp3"):  # mp3 last: the screenshot
         speak.get_by_label("Format").select_option(response_format)
         speak.get_by_role("button", name="Speak").click()
         download = speak.get_by_role("link", name="Download")
@@ -242,6 +242,12 @@ def test_api_errors_show_in_an_alert_and_requests_can_be_cancelled(playground: P
         files={"file": ("garbage.wav", garbage.read_bytes())},
     ).json()["error"]["message"]
     expect(alert).to_have_text(message)
+
+    # diarized_json needs HF_TOKEN on the server: its 503 message is shown, not swallowed.
+    transcribe.get_by_label("Audio file").set_input_files(speech_file(SENTENCE, "wav"))
+    transcribe.get_by_label("Response format").select_option("diarized_json")
+    transcribe.get_by_role("button", name="Transcribe").click()
+    expect(alert).to_contain_text("HF_TOKEN")
 
     # A long synthesis: Speak is disabled while it runs, Cancel stops it and nothing is reported as failed.
     speak.get_by_label("Text").fill(" ".join(SENTENCES * 12))
