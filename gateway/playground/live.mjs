@@ -4,7 +4,7 @@
 import { webSocketUrl } from "./api.mjs";
 import { base64 } from "./pcm.mjs";
 import { openMicrophone } from "./recorder.mjs";
-import { Feedback } from "./ui.mjs";
+import { Feedback, formatTime } from "./ui.mjs";
 
 export const REALTIME_RATE = 24000; // audio/pcm in the Realtime API: 16-bit mono at 24 kHz
 const CHUNK_SECONDS = 0.1;
@@ -84,8 +84,10 @@ export class LiveTranscript {
 }
 
 class LiveSession {
-  constructor(api, transcript, feedback, onEnded) {
+  constructor(api, transcript, feedback, streamed, onEnded) {
     this.api = api;
+    this.streamed = streamed; // shows how much audio has been sent
+    this.sentSamples = 0;
     this.transcript = transcript;
     this.feedback = feedback;
     this.onEnded = onEnded;
@@ -95,8 +97,8 @@ class LiveSession {
   }
 
   async start() {
-    this.stream = await openMicrophone();
-    this.context = new AudioContext(); // at the device's own rate; the worklet resamples
+    // In the click itself, so the browser lets it run; at the device's own rate (the worklet resamples).
+    this.context = new AudioContext();
     await this.context.audioWorklet.addModule(new URL("pcm-worklet.mjs", import.meta.url));
     this.socket = await this.connect();
     this.socket.send(JSON.stringify(sessionUpdate()));
@@ -108,6 +110,7 @@ class LiveSession {
       processorOptions: { targetRate: REALTIME_RATE, chunkSeconds: CHUNK_SECONDS },
     });
     this.node.port.onmessage = ({ data }) => this.sendAudio(data);
+    this.stream = await openMicrophone(); // last: everything said from now on is streamed
     this.context.createMediaStreamSource(this.stream).connect(this.node);
   }
 
@@ -132,6 +135,8 @@ class LiveSession {
       return;
     }
     this.socket.send(JSON.stringify({ type: "input_audio_buffer.append", audio: base64(new Uint8Array(buffer)) }));
+    this.sentSamples += buffer.byteLength / 2;
+    this.streamed.textContent = `${formatTime(this.sentSamples / REALTIME_RATE)} of audio streamed`;
   }
 
   received(data) {
@@ -191,10 +196,13 @@ class LiveSession {
     this.onEnded();
   }
 
+  /** Microphone, worklet and audio context, released once (AudioContext.close() settles later). */
   release() {
+    if (this.released) return;
+    this.released = true;
     for (const track of this.stream?.getTracks() ?? []) track.stop();
     this.node?.port.close();
-    if (this.context && this.context.state !== "closed") this.context.close();
+    this.context?.close();
   }
 
   /** Stop the microphone, wait for the final transcripts of turns in progress, then close. */
@@ -224,6 +232,7 @@ export function setupLive(api) {
   const button = $("live-button");
   const feedback = new Feedback($("live-alert"), $("live-status"));
   const transcript = new LiveTranscript($("live-transcript"));
+  const streamed = $("live-streamed");
   let session = null;
 
   const ended = () => {
@@ -241,7 +250,8 @@ export function setupLive(api) {
     feedback.clear();
     feedback.status("Connecting…");
     button.disabled = true;
-    session = new LiveSession(api, transcript, feedback, ended);
+    streamed.textContent = "";
+    session = new LiveSession(api, transcript, feedback, streamed, ended);
     try {
       await session.start();
     } catch (error) {

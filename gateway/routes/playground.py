@@ -6,9 +6,9 @@ is open like /docs; its API calls carry the key the person typed, kept in the ta
 
 ``/playground/features.json`` tells the page what this server offers, so it shows a section only
 when the capability behind it exists: ``realtime`` when the gateway has the WebSocket route
-``/v1/realtime``, ``custom_voices`` when it has ``/v1/audio/voice_consents``, ``api_key_required``
-when ``API_KEY`` is set. The routes are read from the assembled app, so a capability appears on
-the page as soon as its router is included.
+``/v1/realtime``, ``custom_voices`` when it takes ``POST /v1/audio/voice_consents``,
+``api_key_required`` when ``API_KEY`` is set. The app's own routes are asked whether they take
+those requests, so a capability appears on the page as soon as its router is included.
 
 Files are revalidated on every load (``Cache-Control: no-cache`` with an ETag, answered 304 when
 unchanged), so an upgraded gateway never runs a stale page. Their Content-Security-Policy lets
@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Match
 
 ASSETS = Path(__file__).resolve().parent.parent / "playground"
 REALTIME_PATH = "/v1/realtime"
@@ -51,8 +52,12 @@ class PlaygroundFiles(StaticFiles):
 files = PlaygroundFiles(directory=ASSETS)
 
 
-def _has_route(app: FastAPI, path: str) -> bool:
-    return any(getattr(route, "path", None) == path for route in app.routes)
+def _serves(app: FastAPI, scope_type: str, path: str, method: str | None = None) -> bool:
+    """Whether one of the app's routes takes this request, asked the way the router asks them."""
+    scope: dict[str, Any] = {"type": scope_type, "path": path, "root_path": "", "headers": [], "query_string": b""}
+    if method is not None:
+        scope["method"] = method
+    return any(route.matches(dict(scope))[0] is Match.FULL for route in app.router.routes)
 
 
 @router.get("/playground")
@@ -72,8 +77,8 @@ async def features(request: Request) -> JSONResponse:
     return JSONResponse(
         {
             "api_key_required": app.state.settings.api_key is not None,
-            "realtime": _has_route(app, REALTIME_PATH),
-            "custom_voices": _has_route(app, CUSTOM_VOICES_PATH),
+            "realtime": _serves(app, "websocket", REALTIME_PATH),
+            "custom_voices": _serves(app, "http", CUSTOM_VOICES_PATH, "POST"),
         },
         headers={"Cache-Control": "no-store"},
     )

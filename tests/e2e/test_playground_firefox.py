@@ -3,9 +3,10 @@
 Playwright drives only its own Firefox build, so tests/e2e/firefox/playground.mjs (Node, with
 puppeteer-core from npm and no browser download) drives the system one. It speaks in four formats
 (mp3 cannot stream through Firefox's MediaSource, so it must play once complete), transcribes a
-file, records Firefox's fake microphone (a tone: the recording is checked, not its words), shows the
-API's error for an empty text, and fails on any request off the server's origin or any uncaught
-page error. Here the transcript's words and the lengths it measured are checked.
+file, records Firefox's fake microphone (a tone: the recording is checked, not its words), streams
+it Live when the server offers realtime transcription, shows the API's error for an empty text, and
+fails on any request off the server's origin or any uncaught page error. Here the transcript's words
+and the lengths it measured are checked.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+
+import httpx
 
 from tests.e2e.checks import word_error_rate
 from tests.e2e.stack import LocalStack
@@ -41,3 +44,7 @@ def test_playground_in_firefox(embedded_stack: LocalStack) -> None:
     assert set(durations) == {"mp3", "opus", "wav", "pcm"}
     assert all(abs(seconds / durations["wav"] - 1) < 0.2 for seconds in durations.values()), durations
     assert "Invalid value for 'input'" in measured["empty_text_alert"]
+    # Live runs once the server has it: streamed at Firefox's own rate, stopped cleanly.
+    assert measured["realtime"] is httpx.get(f"{embedded_stack.url}/playground/features.json").json()["realtime"]
+    if measured["realtime"]:
+        assert measured["live_status"] == "Stopped."

@@ -15,7 +15,7 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
-from fastapi import FastAPI, WebSocket
+from fastapi import APIRouter, FastAPI, WebSocket
 from starlette.testclient import TestClient
 
 from gateway.routes.playground import install_playground
@@ -140,8 +140,11 @@ def test_features_follow_the_routes_of_the_app() -> None:
     async def voice_consents() -> None:
         return None
 
-    app.add_api_websocket_route("/v1/realtime", realtime)
-    app.add_api_route("/v1/audio/voice_consents", voice_consents, methods=["POST"])
+    routers = APIRouter(), APIRouter()  # included like the real ones (FastAPI wraps included routers)
+    routers[0].add_api_websocket_route("/v1/realtime", realtime)
+    routers[1].add_api_route("/v1/audio/voice_consents", voice_consents, methods=["POST"])
+    for router in routers:
+        app.include_router(router)
     assert client.get("/playground/features.json").json() == {
         "api_key_required": True,
         "realtime": True,

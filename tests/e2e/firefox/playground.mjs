@@ -96,6 +96,20 @@ try {
   measured.recording_seconds = await page.$eval("#recording-audio", (audio) => audio.duration);
   assert.ok(measured.recording_seconds >= 1, `record: duration ${measured.recording_seconds}`);
 
+  // Live (once the server has it): the microphone, at Firefox's own rate, resampled and streamed.
+  const features = await page.evaluate(async () => (await fetch("playground/features.json")).json());
+  measured.realtime = features.realtime;
+  if (features.realtime) {
+    await page.click("#live-button");
+    await page.waitForFunction(() => document.getElementById("live-button").textContent === "Stop" || !document.getElementById("live-alert").hidden);
+    await page.waitForFunction(() => parseFloat(document.getElementById("live-streamed").textContent.split(":")[1]) >= 1.5 || !document.getElementById("live-alert").hidden);
+    assert.equal(await alertText("#live-alert"), "", "live: alert");
+    await page.click("#live-button");
+    await page.waitForFunction(() => document.getElementById("live-button").textContent === "Live");
+    assert.equal(await alertText("#live-alert"), "", "live: alert after Stop");
+    measured.live_status = await text("#live-status");
+  }
+
   // An empty text shows the API's error in the alert.
   await page.$eval("#speak-text", (element) => (element.value = ""));
   await page.click("#speak-button");
