@@ -1,4 +1,4 @@
-"""Response bodies for every response_format (SPEC.md §2) and the server-sent events of stream=true."""
+"""Response bodies for every response_format (docs/api.md) and the server-sent events of stream=true."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The TTS service's FastAPI app: /v1/audio/speech, /v1/audio/voices, /healthz (internal routes)."""
+"""The TTS service's FastAPI app: /v1/audio/speech, /v1/audio/voices, /healthz, and the custom
+voice routes of ``custom_voices`` (internal routes)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from common.errors import APIError, install_error_handlers
 from common.lifecycle import ModelRuntime, Session, held_until_sent
 from common.service import RequestIdMiddleware
 from common.sse import sse
+from coqui_tts import custom_voices
 from coqui_tts.engines import EngineSpec, engine_spec
 from coqui_tts.settings import Settings
+from coqui_tts.store import VoiceStore
 from coqui_tts.synthesize import plan, render
 from coqui_tts.voices import map_voices
 
@@ -59,10 +62,11 @@ async def speech(body: SpeechRequest, request: Request, held: Held) -> Response:
     state = request.app.state
     spec: EngineSpec = state.engine_spec
     settings: Settings = state.settings
+    custom = await asyncio.to_thread(custom_voices.custom_voice, request, body)  # an unknown one never waits
     session = await held.enter_async_context(state.runtime.session(request.receive))
     async with cancel_on_disconnect(request.receive):
         engine = await session.model(spec.key, spec.load, setting=spec.setting)
-        speech_plan = await session.run(plan, engine, body, settings.voice_map, settings.default_language)
+        speech_plan = await session.run(plan, engine, body, settings.voice_map, settings.default_language, custom)
     pieces = render(engine, speech_plan, session.token)
     held.callback(pieces.close)
     held.push_async_callback(session.stop)  # runs first: the worker must be done with ``pieces``
@@ -82,17 +86,29 @@ async def speech(body: SpeechRequest, request: Request, held: Held) -> Response:
 
 @router.get("/v1/audio/voices")
 async def voices(request: Request) -> dict[str, Any]:
-    """From the model's voice table: never loads the model or waits for the inference slot."""
+    """From the model's voice table and the voice store: never loads the model or waits for the
+    inference slot. Custom voices are listed under ``custom``, as OpenAI's VoiceResource."""
     spec: EngineSpec = request.app.state.engine_spec
     settings: Settings = request.app.state.settings
+    store: VoiceStore = request.app.state.store
     table = await asyncio.to_thread(spec.table)
+    custom = await asyncio.to_thread(store.voices)
     listing = map_voices(table.speakers, settings.voice_map).listing()
     if not table.known:
         listing["note"] = (
             f"{spec.serves} is not on this machine yet (it is fetched on the first speech request): its built-in "
             "speakers are listed once it is."
         )
-    return {"engine": settings.tts_engine, "description": spec.serves, "languages": table.languages, **listing}
+    if custom and not spec.clones:
+        listing["note"] = f"Custom voices need TTS_ENGINE=coqui: the {settings.tts_engine} engine cannot speak them."
+    return {
+        "engine": settings.tts_engine,
+        "description": spec.serves,
+        "languages": table.languages,
+        **listing,
+        "custom": [voice.resource() for voice in custom],
+        "cloning": spec.clones,
+    }
 
 
 @router.get("/healthz")
@@ -124,7 +140,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.engine_spec = spec
+    app.state.store = VoiceStore(settings.resolved_voices_dir)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(custom_voices.router)
     return app

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# README command 2: install what the tests need, then run the whole suite.
+# README command 2: install what the tests need, run the whole suite, then build and run the Docker
+# Compose stack and check it (scripts/compose-smoke.sh). Arguments go to pytest, and then only
+# pytest runs (e.g. scripts/test.sh tests/gateway -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # curl: the README examples; espeak-ng/sox: test speech; ffmpeg: decoding checks; chromium: docs and the playground in a
-# real browser; firefox-esr + nodejs: the playground in Firefox and its JavaScript unit tests; nginx-light + wrk: the
-# gateway benchmark's baseline and load tool.
+# real browser; firefox-esr: the playground in Firefox; nodejs: the Node tests below and the playground's JavaScript unit
+# tests; nginx-light + wrk: the gateway benchmark's baseline and load tool.
 debian=(curl espeak-ng ffmpeg sox chromium firefox-esr nodejs nginx-light wrk)
 command -v npm >/dev/null || debian+=(npm)  # Debian ships npm apart from nodejs (NodeSource's nodejs includes it)
 scripts/install.sh gateway,asr,tts,embedded,dev "${debian[@]}"
-# puppeteer-core drives the system Firefox (no browser download); installed again only when its lock file changes.
-firefox_driver=tests/e2e/firefox
-[ "$firefox_driver/node_modules/.package-lock.json" -nt "$firefox_driver/package-lock.json" ] \
-  || npm ci --prefix "$firefox_driver" --no-audit --no-fund
+# Pinned by tests/node/package-lock.json: the official OpenAI Node SDK (tests/e2e/test_node_sdk.py) and puppeteer-core,
+# which drives the system Firefox (tests/e2e/test_playground_firefox.py; no browser download).
+npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 .venv/bin/python -m ruff check .
-exec .venv/bin/python -m pytest "$@"
+if (($#)); then
+  exec .venv/bin/python -m pytest "$@"
+fi
+.venv/bin/python -m pytest
+exec scripts/compose-smoke.sh

@@ -1,6 +1,6 @@
 """/playground in Firefox: Debian's firefox-esr, driven over WebDriver BiDi by puppeteer-core.
 
-Playwright drives only its own Firefox build, so tests/e2e/firefox/playground.mjs (Node, with
+Playwright drives only its own Firefox build, so tests/node/playground_firefox.mjs (Node, with
 puppeteer-core from npm and no browser download) drives the system one. It speaks in four formats
 (mp3 cannot stream through Firefox's MediaSource, so it must play once complete), transcribes a
 file, records Firefox's fake microphone (a tone: the recording is checked, not its words), streams
@@ -21,17 +21,18 @@ import httpx
 from tests.e2e.checks import word_error_rate
 from tests.e2e.stack import LocalStack
 from tests.fixtures.speech import SENTENCE, speech_file
+from tests.servers import REPO
 
 FIREFOX = Path("/usr/bin/firefox-esr")
-DRIVER = Path(__file__).parent / "firefox"
-SCRIPT = DRIVER / "playground.mjs"
+NODE_DIR = REPO / "tests" / "node"
+SCRIPT = NODE_DIR / "playground_firefox.mjs"
 
 
 def test_playground_in_firefox(embedded_stack: LocalStack) -> None:
     node = shutil.which("node")
     assert node, "Node.js is needed (Debian package nodejs; scripts/test.sh installs it)"
     assert FIREFOX.exists(), "Firefox is needed (Debian package firefox-esr; scripts/test.sh installs it)"
-    assert (DRIVER / "node_modules" / "puppeteer-core").is_dir(), f"run npm ci --prefix {DRIVER} (scripts/test.sh does)"
+    assert (NODE_DIR / "node_modules" / "puppeteer-core").is_dir(), "run README command 2 (scripts/test.sh)"
     audio = speech_file(SENTENCE, "wav", engine="espeak")
     result = subprocess.run(
         [node, str(SCRIPT), embedded_stack.url, str(audio)], capture_output=True, text=True, timeout=300

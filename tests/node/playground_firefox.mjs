@@ -1,7 +1,7 @@
 // The playground in Debian's Firefox ESR, driven over WebDriver BiDi by puppeteer-core (no browser
 // download). Run by tests/e2e/test_playground_firefox.py against the local stack:
 //
-//   node tests/e2e/firefox/playground.mjs BASE_URL SPEECH_FILE
+//   node tests/node/playground_firefox.mjs BASE_URL SPEECH_FILE
 //
 // Firefox is kept off the network: every non-loopback request goes to a dead proxy (loopback is
 // never proxied) and the page's own requests are checked to stay on the server's origin. Firefox's
