@@ -33,9 +33,12 @@ const api = new Api((message) => askForKey(`${message} Enter the API key above.`
 const speak = setupSpeak(api);
 setupTranscribe(api);
 
+let setCloning = null; // set when the Clone section is shown
+
 async function loadVoices() {
   try {
-    await speak.loadVoices();
+    const listing = await speak.loadVoices();
+    setCloning?.(listing);
   } catch (error) {
     speak.feedback.error(`Could not load the voices: ${error.message}`);
   }
@@ -50,7 +53,7 @@ keyForm.addEventListener("submit", (event) => {
   loadVoices();
 });
 
-let features = { api_key_required: false, realtime: false, custom_voices: false };
+let features = { api_key_required: false, realtime: false, custom_voices: false, consent_statements: {} };
 try {
   features = await loadFeatures();
 } catch (error) {
@@ -62,7 +65,10 @@ if (features.realtime) {
 }
 if (features.custom_voices) {
   $("clone").hidden = false;
-  setupClone(api, { onVoiceCreated: (id) => speak.loadVoices(id) });
+  setCloning = setupClone(api, {
+    statements: features.consent_statements ?? {},
+    onVoiceCreated: (id) => speak.loadVoices(id),
+  });
 }
 if (features.api_key_required && !api.key) {
   keyForm.hidden = false;

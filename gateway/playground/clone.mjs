@@ -22,13 +22,25 @@ export function voiceForm(name, consentId, sample) {
   return form;
 }
 
-export function setupClone(api, { onVoiceCreated }) {
+/**
+ * statements: language -> the consent statement the server checks for (features.json).
+ * Returns setCloning(listing), to call with each GET /v1/audio/voices answer.
+ */
+export function setupClone(api, { statements, onVoiceCreated }) {
   const $ = (id) => document.getElementById(id);
   const feedback = new Feedback($("clone-alert"), $("clone-status"));
   const button = $("clone-button");
   const cancel = $("clone-cancel");
   const name = $("voice-name");
   const language = $("consent-language");
+  const statement = $("consent-statement");
+  const unavailable = $("clone-unavailable");
+  language.replaceChildren(...Object.keys(statements).map((code) => new Option(code, code)));
+  const showStatement = () => {
+    statement.textContent = statements[language.value] ?? "";
+  };
+  language.addEventListener("change", showStatement);
+  showStatement();
   const clips = {
     consent: { file: $("consent-file"), record: $("consent-record"), note: $("consent-recorded"), recorded: null },
     sample: { file: $("sample-file"), record: $("sample-record"), note: $("sample-recorded"), recorded: null },
@@ -69,7 +81,7 @@ export function setupClone(api, { onVoiceCreated }) {
         return;
       }
       feedback.status("Checking the consent recording…");
-      const form = consentForm(voiceName, language.value.trim() || "en", consent);
+      const form = consentForm(voiceName, language.value, consent);
       const consentResource = await api.json("v1/audio/voice_consents", { method: "POST", form, signal });
       feedback.status("Consent accepted. Creating the voice…");
       const voice = await api.json("v1/audio/voices", {
@@ -81,4 +93,14 @@ export function setupClone(api, { onVoiceCreated }) {
       feedback.status(`Voice "${voice.name ?? voiceName}" created (${voice.id}); it is selected in Speak.`);
     });
   });
+
+  return function setCloning(listing) {
+    // An engine that cannot clone (Piper, the quick start's) would refuse: say so before anyone records.
+    const cannot = listing?.cloning === false;
+    unavailable.hidden = !cannot;
+    unavailable.textContent = cannot
+      ? `This server's ${listing.engine ?? "TTS"} engine cannot clone voices: the TTS service needs TTS_ENGINE=coqui.`
+      : "";
+    for (const control of [button, ...recordButtons]) control.disabled = cannot;
+  };
 }

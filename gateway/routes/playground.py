@@ -7,8 +7,9 @@ is open like /docs; its API calls carry the key the person typed, kept in the ta
 ``/playground/features.json`` tells the page what this server offers, so it shows a section only
 when the capability behind it exists: ``realtime`` when the gateway has the WebSocket route
 ``/v1/realtime``, ``custom_voices`` when it takes ``POST /v1/audio/voice_consents``,
-``api_key_required`` when ``API_KEY`` is set. The app's own routes are asked whether they take
-those requests, so a capability appears on the page as soon as its router is included.
+``api_key_required`` when ``API_KEY`` is set; ``consent_statements`` are the sentences a consent
+recording must say, per language. The app's own routes are asked whether they take those requests,
+so a capability appears on the page as soon as its router is included.
 
 Files are revalidated on every load (``Cache-Control: no-cache`` with an ETag, answered 304 when
 unchanged), so an upgraded gateway never runs a stale page. Their Content-Security-Policy lets
@@ -24,6 +25,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Match
+
+from gateway.consent import STATEMENTS
 
 ASSETS = Path(__file__).resolve().parent.parent / "playground"
 REALTIME_PATH = "/v1/realtime"
@@ -74,11 +77,14 @@ async def playground_slash(request: Request) -> RedirectResponse:
 @router.get("/playground/features.json")
 async def features(request: Request) -> JSONResponse:
     app: FastAPI = request.app
+    custom_voices = _serves(app, "http", CUSTOM_VOICES_PATH, "POST")
     return JSONResponse(
         {
             "api_key_required": app.state.settings.api_key is not None,
             "realtime": _serves(app, "websocket", REALTIME_PATH),
-            "custom_voices": _serves(app, "http", CUSTOM_VOICES_PATH, "POST"),
+            "custom_voices": custom_voices,
+            # What a consent recording must say, per language: the page shows the one to read.
+            "consent_statements": STATEMENTS if custom_voices else {},
         },
         headers={"Cache-Control": "no-store"},
     )

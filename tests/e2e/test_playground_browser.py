@@ -23,14 +23,15 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, Route, WebSocket, expect, sync_playwright
 
+from gateway.consent import STATEMENTS
 from tests.e2e.checks import decode_speech, word_error_rate
 from tests.e2e.stack import LocalStack
 from tests.e2e.test_docs_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.fixtures.speech import SENTENCE, SENTENCES, speech, speech_file
+from tests.fixtures.speech import SENTENCE, SENTENCES, espeak_file, speech, speech_file
 from tests.servers import Server, run_service
 
 MICROPHONE_TEXT = SENTENCES[:2]
-CONSENT_STATEMENT = "I am the owner of this voice and I consent to its use for creating a synthetic voice."
+CONSENT_STATEMENT = STATEMENTS["en"]
 TIMEOUT_MS = 60_000
 SCREENSHOTS = os.environ.get("PLAYGROUND_SCREENSHOTS")
 KEY = "sk-playground-browser"
@@ -334,6 +335,18 @@ def test_live_transcribes_the_microphone_while_it_speaks(playground: PlaygroundP
     playground.screenshot("Live", "live")
 
 
+def test_clone_says_when_the_engine_cannot_clone(playground: PlaygroundPage) -> None:
+    """The quick start speaks with Piper, which cannot clone: the page says so instead of failing later."""
+    if not _features(playground.origin)["custom_voices"]:
+        pytest.skip("this gateway has no /v1/audio/voice_consents route yet (features.json: custom_voices false)")
+    playground.open()
+    clone = playground.section("Clone a voice")
+    expect(clone.locator("blockquote")).to_have_text(CONSENT_STATEMENT)
+    expect(clone.get_by_text("cannot clone voices")).to_contain_text("TTS_ENGINE=coqui")
+    expect(clone.get_by_role("button", name="Create voice")).to_be_disabled()
+    expect(clone.get_by_role("button", name="Record consent")).to_be_disabled()
+
+
 def test_clone_a_voice_then_speak_with_it(
     browser: Browser, embedded_stack: LocalStack, request: pytest.FixtureRequest
 ) -> None:
@@ -345,7 +358,8 @@ def test_clone_a_voice_then_speak_with_it(
         playground.open()
         clone = playground.section("Clone a voice")
         expect(clone.locator("blockquote")).to_have_text(CONSENT_STATEMENT)
-        clone.get_by_label("Consent recording").set_input_files(speech_file(CONSENT_STATEMENT, "wav", engine="espeak"))
+        expect(clone.get_by_label("Consent language")).to_have_value("en")
+        clone.get_by_label("Consent recording").set_input_files(espeak_file(CONSENT_STATEMENT, "wav"))
         clone.get_by_label("Voice sample").set_input_files(speech_file(SENTENCES, "wav"))
         clone.get_by_label("Voice name").fill("Playground voice")
         clone.get_by_role("button", name="Create voice").click()

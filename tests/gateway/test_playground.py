@@ -18,6 +18,7 @@ import pytest
 from fastapi import APIRouter, FastAPI, WebSocket
 from starlette.testclient import TestClient
 
+from gateway.consent import STATEMENTS
 from gateway.routes.playground import install_playground
 from gateway.settings import Settings
 from tests.servers import REPO, Server, run_service
@@ -114,11 +115,13 @@ def test_features_document(gateway: Server) -> None:
     assert features.status_code == 200
     assert features.headers["cache-control"] == "no-store"
     body = features.json()
-    assert set(body) == {"api_key_required", "realtime", "custom_voices"}
+    assert set(body) == {"api_key_required", "realtime", "custom_voices", "consent_statements"}
     assert body["api_key_required"] is False
     assert isinstance(body["realtime"], bool)
-    # Clone shows exactly when the consent route answers (anything but the 404 of an unknown route).
+    # Clone shows exactly when the consent route answers (anything but the 404 of an unknown route),
+    # with the statements the consent check holds recordings to.
     assert body["custom_voices"] is (httpx.post(f"{gateway.url}/v1/audio/voice_consents").status_code != 404)
+    assert body["consent_statements"] == (STATEMENTS if body["custom_voices"] else {})
 
 
 def test_features_follow_the_routes_of_the_app() -> None:
@@ -132,6 +135,7 @@ def test_features_follow_the_routes_of_the_app() -> None:
         "api_key_required": True,
         "realtime": False,
         "custom_voices": False,
+        "consent_statements": {},
     }
 
     async def realtime(websocket: WebSocket) -> None:
@@ -149,6 +153,7 @@ def test_features_follow_the_routes_of_the_app() -> None:
         "api_key_required": True,
         "realtime": True,
         "custom_voices": True,
+        "consent_statements": STATEMENTS,
     }
 
 
