@@ -143,7 +143,11 @@ def main() -> int:
 
     gateway = services[-1]
     mode = env.get("LOCAL_MODELS", "embedded")
-    print(f"[run_local] ready: API {gateway.url}/v1  docs {gateway.url}/docs  redoc {gateway.url}/redoc", flush=True)
+    print(
+        f"[run_local] ready: API {gateway.url}/v1  docs {gateway.url}/docs  redoc {gateway.url}/redoc  "
+        f"playground {gateway.url}/playground",
+        flush=True,
+    )
     if mode == "embedded":
         print("[run_local] models: embedded tiny.en (ASR) and Piper joe-us (TTS), CPU, offline; "
               "set LOCAL_MODELS=full for WhisperX turbo and XTTS v2", flush=True)  # fmt: skip
