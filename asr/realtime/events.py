@@ -32,8 +32,8 @@ def server_event(type: str, **fields: Any) -> dict[str, Any]:
     return {"event_id": new_id("event"), "type": type, **fields}
 
 
-def parse_client_event(text: str) -> dict[str, Any]:
-    """The event in ``text``; APIError(400) when it is not a JSON object with a known ``type``."""
+def decode_client_event(text: str) -> dict[str, Any]:
+    """The JSON object in ``text``; APIError(400) when it is not one."""
     try:
         event = json.loads(text)
     except ValueError:
@@ -42,6 +42,11 @@ def parse_client_event(text: str) -> dict[str, Any]:
         ) from None
     if not isinstance(event, dict):
         raise APIError(400, "The message is not a JSON object: send each client event as one.", code="invalid_json")
+    return event
+
+
+def check_client_event_type(event: dict[str, Any]) -> str:
+    """The event's ``type``; APIError(400) unless a transcription session knows it."""
     kind = event.get("type")
     if kind not in CLIENT_EVENTS:
         supported = ", ".join(f"'{name}'" for name in CLIENT_EVENTS)
@@ -51,7 +56,7 @@ def parse_client_event(text: str) -> dict[str, Any]:
             param="type",
             code="invalid_value",
         )
-    return event
+    return kind
 
 
 def client_event_id(event: dict[str, Any] | None) -> str | None:

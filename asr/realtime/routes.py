@@ -38,7 +38,8 @@ async def realtime(websocket: WebSocket) -> None:
     intent = websocket.query_params.get("intent", "transcription")
     if intent != "transcription":
         message = f"Invalid value for 'intent': {intent!r}. This server runs transcription sessions only: "
-        await _refuse(websocket, APIError(400, message + "connect with ?intent=transcription.", param="intent"), 1008)
+        error = APIError(400, message + "connect with ?intent=transcription.", param="intent", code="invalid_value")
+        await _refuse(websocket, error, 1008)
         return
     if state.realtime_sessions >= settings.max_realtime_sessions:
         message = (

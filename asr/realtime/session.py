@@ -11,8 +11,9 @@ new speech the worker transcribes the growing turn again (a job like any other) 
 words at the start of the turn that this pass and the one before agree on, which are not taken
 back later. When the speaker falls silent the worker transcribes the turn so far at once; if the
 silence lasts until the turn ends, only silence followed, so that pass is the turn's transcript
-and ``completed`` follows speech stopped without another pass. The final words are sent as a last
-delta, then ``completed`` with the whole transcript.
+and ``completed`` follows speech stopped without another pass. The final pass's words after those
+already sent go out as the last deltas; ``completed`` carries the whole transcript, which is
+exactly what the deltas said.
 """
 
 from __future__ import annotations
@@ -61,9 +62,11 @@ class Turn:
     item_id: str
     start: int  # session sample its audio begins at (prefix padding included)
     passed_until: int = 0  # where the audio of the last pass started for it ended
+    passed_at: float = 0.0  # when (time.monotonic) that pass started, or the turn did
     samples: np.ndarray | None = None  # once committed: its audio
     speech_end: int | None = None  # with server VAD: where the silence that ended it began
     emitted: int = 0  # words sent as deltas
+    text: str = ""  # what the deltas said: the transcript once the turn is complete
     previous: list[str] | None = None  # the last pass's words
     last: Pass | None = None
     closed: bool = False  # committed or cleared: no more partial passes
@@ -159,8 +162,8 @@ class RealtimeSession:
                         raise APIError(
                             400, "Binary frames are not events: send each event as JSON text.", code="invalid_json"
                         )
-                    event = events.parse_client_event(message["text"])
-                    await handlers[event["type"]](event)
+                    event = events.decode_client_event(message["text"])
+                    await handlers[events.check_client_event_type(event)](event)
                 except APIError as exc:
                     await self._send(events.error_event(exc, events.client_event_id(event)))
         except GONE:
@@ -239,7 +242,7 @@ class RealtimeSession:
 
     async def _start_turn(self, at: int) -> None:
         start = max(self.buffer.start, at - self._padding())
-        self._turn = Turn(events.new_id("item"), start=start, passed_until=start)
+        self._turn = Turn(events.new_id("item"), start=start, passed_until=start, passed_at=time.monotonic())
         await self._send(
             events.server_event(
                 "input_audio_buffer.speech_started", audio_start_ms=ms(start), item_id=self._turn.item_id
@@ -288,6 +291,7 @@ class RealtimeSession:
         if self._detector is not None:
             self._detector.reset()
         self.buffer.clear()
+        self._decoder = InputDecoder(self.config.format)  # and any half sample it was holding
         await self._send(events.server_event("input_audio_buffer.cleared"))
 
     # -- transcribing ---------------------------------------------------------------------------
@@ -320,7 +324,9 @@ class RealtimeSession:
 
     async def _transcribe(self, samples: np.ndarray) -> Transcript:
         """One job in the service's queue: the batch pipeline over the turn's audio."""
+        queued = time.perf_counter()
         async with self.runtime.session() as session:
+            started = time.perf_counter()
             pipeline = Pipeline(self.settings, session, self.config.params())
             windows = pipeline.run_samples(samples)
             try:
@@ -328,6 +334,10 @@ class RealtimeSession:
                     pass
             finally:
                 await windows.aclose()
+        log.debug(
+            "realtime session %s: %.2f s of audio transcribed in %.2f s (%.2f s waiting for the slot)",
+            self.id, len(samples) / SAMPLE_RATE, time.perf_counter() - started, started - queued,
+        )  # fmt: skip
         return pipeline.transcript
 
     def _pass_due(self) -> Turn | None:
@@ -342,7 +352,10 @@ class RealtimeSession:
         if detector.silence_start is not None:  # the speaker may have stopped: transcribe it all now
             tail = detector.silence_start + self._hangover()
             return turn if end >= tail and turn.passed_until < tail else None
-        return turn if end - turn.passed_until >= interval * SAMPLE_RATE else None
+        # New speech worth a pass, that took a person at least as long to say (audio sent faster
+        # than real time ends its turns before passes over it could show anything).
+        fresh = end - turn.passed_until >= interval * SAMPLE_RATE
+        return turn if fresh and time.monotonic() - turn.passed_at >= interval else None
 
     def _hangover(self) -> int:
         vad = self.config.turn_detection
@@ -350,7 +363,9 @@ class RealtimeSession:
 
     async def _partial(self, turn: Turn) -> None:
         until = self.buffer.end
-        turn.passed_until = until
+        turn.passed_until, turn.passed_at = until, time.monotonic()
+        if self.runtime.busy:
+            return  # extra work: never make a committed turn or a file request wait for it
         try:
             transcript = await self._transcribe(self.buffer.slice(turn.start, until))
         except APIError as exc:
@@ -394,7 +409,7 @@ class RealtimeSession:
                 "conversation.item.input_audio_transcription.completed",
                 item_id=turn.item_id,
                 content_index=0,
-                transcript=transcript.text,
+                transcript=turn.text,
                 usage={"type": "duration", "seconds": round(len(turn.samples) / SAMPLE_RATE, 3)},
             )
         )
@@ -402,6 +417,7 @@ class RealtimeSession:
     async def _delta(self, turn: Turn, words: list[str]) -> None:
         text = (" " if turn.emitted else "") + " ".join(words)
         turn.emitted += len(words)
+        turn.text += text
         await self._send(
             events.server_event(
                 "conversation.item.input_audio_transcription.delta", item_id=turn.item_id, content_index=0, delta=text
