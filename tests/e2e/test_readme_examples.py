@@ -21,7 +21,8 @@ import pytest
 
 from tests.e2e.checks import assert_audio, word_error_rate
 from tests.e2e.stack import LocalStack
-from tests.fixtures.speech import SENTENCE, speech_file
+from tests.fixtures.realtime import pcm16, utterance
+from tests.fixtures.speech import SENTENCE, SENTENCES, speech_file
 from tests.servers import REPO
 
 README = REPO / "README.md"
@@ -136,7 +137,7 @@ def test_readme_python_sdk_example(coqui_stack: LocalStack, tmp_path: Path) -> N
     Only on the stack with a local aligner: its ``advanced=true`` call needs a wav2vec2 alignment
     model, which the quick start cannot download offline (it answers 503 naming WHISPERX_ALIGN_MODEL).
     """
-    (snippet,) = code_blocks("python")
+    (snippet,) = [block for block in code_blocks("python") if "client.audio" in block]
     shutil.copy(speech_file(SENTENCE, "wav"), tmp_path / "audio.wav")
     script = tmp_path / "example.py"
     script.write_text(LOCAL_URL.sub(coqui_stack.url, snippet))
@@ -148,3 +149,21 @@ def test_readme_python_sdk_example(coqui_stack: LocalStack, tmp_path: Path) -> N
     assert word_error_rate(SENTENCE, " ".join(word for word, _, _ in timed)) == 0
     assert all(start <= end for _, start, end in timed) and [t[1] for t in timed] == sorted(t[1] for t in timed)
     assert_audio((tmp_path / "hello.mp3").read_bytes(), "mp3")
+
+
+def test_readme_realtime_example(embedded_stack: LocalStack, tmp_path: Path) -> None:
+    """The README's live transcription snippet (the SDK's realtime client) runs unchanged but for the
+    port: it streams audio.pcm at speaking pace and prints the words, then each turn's transcript."""
+    (snippet,) = [block for block in code_blocks("python") if "client.realtime" in block]
+    samples, rate = utterance(SENTENCES[:2], before=0.5, after=0.5)  # two turns: a 0.6 s pause ends the first
+    (tmp_path / "audio.pcm").write_bytes(pcm16(samples, rate))
+    script = tmp_path / "realtime_example.py"
+    script.write_text(LOCAL_URL.sub(embedded_stack.url, snippet))
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "error:" not in result.stdout, result.stdout
+    turns = re.findall(r"^\[turn (\d)\] (.*)$", result.stdout, re.M)
+    assert [number for number, _ in turns] == ["1", "2"], result.stdout
+    for (_, transcript), sentence in zip(turns, SENTENCES[:2], strict=True):
+        assert word_error_rate(sentence, transcript) <= 0.15, result.stdout
+        assert f"{transcript}\n[turn" in result.stdout  # the deltas, printed as they came, said the same
