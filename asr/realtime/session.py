@@ -114,7 +114,10 @@ class RealtimeSession:
     async def serve(self) -> None:
         """Run until the client goes or the session's time is up."""
         created = "transcription_session.created" if self.legacy else "session.created"
-        await self._send(events.server_event(created, session=self._rendered(self.legacy)))
+        try:
+            await self._send(events.server_event(created, session=self._rendered(self.legacy)))
+        except GONE:
+            return
         async with asyncio.TaskGroup() as tasks:
             worker = tasks.create_task(self._work())
             try:
