@@ -1,8 +1,7 @@
-"""Response bodies for every response_format (SPEC.md §2) and the server-sent events of stream=true."""
+"""Response bodies for every response_format (docs/api.md) and the server-sent events of stream=true."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -10,6 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from asr.transcribe import Transcript
 from common.api_types import TranscriptionParams
 from common.languages import WHISPER_LANGUAGES
+from common.sse import sse
 
 
 def _timestamp(seconds: float, separator: str) -> str:
@@ -153,11 +153,6 @@ def render(transcript: Transcript, params: TranscriptionParams) -> Response:
     if params.advanced:
         return JSONResponse(advanced_json(transcript))
     return JSONResponse(_with_usage(transcript, {"text": transcript.text}))
-
-
-def sse(event: dict[str, Any]) -> bytes:
-    """One server-sent event as the OpenAI SDK reads it (``data: <json>`` + blank line)."""
-    return f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
 
 
 def delta_event(text: str) -> bytes:

@@ -19,6 +19,7 @@ from common.disconnect import cancel_on_disconnect
 from common.errors import APIError
 from common.lifecycle import ModelRuntime, held_until_sent
 from common.service import model_label
+from common.sse import sse
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -48,7 +49,7 @@ async def _events(pipeline: Pipeline, first: list[dict], rest: AsyncIterator[lis
             for event in deltas(segments):
                 yield event
     except APIError as exc:  # after the 200 went out, errors travel as an event the SDK raises
-        yield formats.sse({"type": "error", **exc.body()})
+        yield sse({"type": "error", **exc.body()})
         return
     except asyncio.CancelledError:
         log.info("client disconnected; transcription stream cancelled")

@@ -1,4 +1,4 @@
-"""The public request contract (SPEC.md §2), validated the same way by the gateway and backends.
+"""The public request contract (docs/api.md), validated the same way by the gateway and backends.
 
 The gateway validates before it contacts a backend; each backend validates again with the same
 code, so the two can never disagree on what is accepted.
@@ -6,6 +6,7 @@ code, so the two can never disagree on what is accepted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -212,6 +213,177 @@ def parse_transcription_form(fields: FormFields, task: Literal["transcribe", "tr
     )
 
 
+# --- Custom voices: OpenAI's voices and voice_consents routes -----------------------------------------
+
+VOICE_FILE_MAX_BYTES = 10 * 2**20  # OpenAI's limit for consent recordings and voice samples
+VOICE_FORM_FIELD_MAX_BYTES = 64 * 1024  # a name, a language or a consent id
+CONSENT_ID_PREFIX = "cons_"
+VOICE_ID_PREFIX = "voice_"
+MAX_NAME_CHARS = 256
+LIST_LIMIT_DEFAULT = 20
+LIST_LIMIT_MAX = 100
+# Well-formed enough for a BCP 47 tag: a 2-3 letter language, then subtags (en, en-US, zh-Hans-CN).
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
+
+
+class CustomVoiceRef(BaseModel):
+    """A custom voice in a speech request, as OpenAI's spec writes it: ``{"id": "voice_1234"}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64, description="The custom voice's id, e.g. `voice_1234`.")
+
+
+def custom_voice_id(voice: str | CustomVoiceRef) -> str | None:
+    """The custom voice a speech request names, as ``{"id"}`` or as the id in a plain string
+    (for clients that can only send strings); None for any other voice name."""
+    if isinstance(voice, CustomVoiceRef):
+        return voice.id.strip()
+    stripped = voice.strip()
+    return stripped if stripped.startswith(VOICE_ID_PREFIX) else None
+
+
+def _missing(param: str, what: str) -> APIError:
+    return APIError(
+        400, f"Missing required parameter: '{param}' ({what}).", param=param, code="missing_required_parameter"
+    )
+
+
+def parse_name(value: str | None, param: str = "name") -> str:
+    """A resource's name: free text, 1 to 256 characters once surrounding spaces are dropped."""
+    name = (value or "").strip()
+    if not name:
+        raise _missing(param, "a label of your choice")
+    if len(name) > MAX_NAME_CHARS:
+        raise invalid(f"'{param}' must be at most {MAX_NAME_CHARS} characters, got {len(name)}.", param)
+    return name
+
+
+def parse_language_tag(value: str | None) -> str:
+    """A BCP 47 language tag such as ``en`` or ``en-US``, as given (surrounding spaces dropped)."""
+    tag = (value or "").strip()
+    if not tag:
+        raise _missing("language", "the BCP 47 tag of the language spoken, e.g. 'en-US'")
+    if len(tag) > 35 or not _LANGUAGE_TAG.fullmatch(tag):  # 35: the longest tag BCP 47 implementations must keep
+        raise invalid(
+            f"'language' must be a BCP 47 language tag such as 'en' or 'en-US', got {tag[:40]!r}.", "language"
+        )
+    return tag
+
+
+@dataclass(frozen=True)
+class ConsentForm:
+    """POST /v1/audio/voice_consents, less the recording."""
+
+    name: str
+    language: str
+
+
+@dataclass(frozen=True)
+class VoiceForm:
+    """POST /v1/audio/voices, less the audio sample."""
+
+    name: str
+    consent: str
+
+
+def parse_consent_form(fields: FormFields) -> ConsentForm:
+    return ConsentForm(parse_name(_single(fields, "name")), parse_language_tag(_single(fields, "language")))
+
+
+def parse_voice_form(fields: FormFields) -> VoiceForm:
+    """Unknown fields are ignored; ``type`` (newer SDKs send it) may only be ``audio_sample``."""
+    kind = (_single(fields, "type") or "audio_sample").strip()
+    if kind != "audio_sample":
+        raise invalid(
+            f"Unsupported voice type {kind!r}: voices are cloned from an audio sample here (type 'audio_sample', "
+            "the default), with 'audio_sample' and 'consent'.",
+            "type",
+            "unsupported_value",
+        )
+    name = parse_name(_single(fields, "name"))
+    consent = (_single(fields, "consent") or "").strip()
+    if not consent:
+        raise _missing("consent", "the id of a consent recording, e.g. 'cons_1234', from POST /v1/audio/voice_consents")
+    if len(consent) > 64:
+        raise invalid(f"'consent' must be a consent id such as 'cons_1234', got {len(consent)} characters.", "consent")
+    return VoiceForm(name, consent)
+
+
+class ConsentUpdate(BaseModel):
+    """POST /v1/audio/voice_consents/{consent_id}: a new name (OpenAI's UpdateVoiceConsentRequest)."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{"name": "John Doe"}]})
+
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS, description="The updated label.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("name must not be blank")
+        return value.strip()
+
+
+class ConsentCreate(BaseModel):
+    """What the gateway asks the TTS service to store once a consent recording has been checked
+    (internal: the recording itself is not kept)."""
+
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
+    language: str = Field(min_length=2, max_length=64)
+    verified: bool = Field(description="The recording was transcribed and said the consent statement.")
+
+
+class _Resource(BaseModel):
+    # Documented as answered: ``object`` always present, though it has a default.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
+class VoiceConsentResource(_Resource):
+    """OpenAI's VoiceConsentResource."""
+
+    object: Literal["audio.voice_consent"] = "audio.voice_consent"
+    id: str = Field(examples=["cons_1234"])
+    name: str
+    language: str = Field(description="The BCP 47 tag of the consent phrase's language, e.g. `en-US`.")
+    created_at: int = Field(description="Unix time (seconds) the consent was created.")
+
+
+class VoiceConsentListResource(_Resource):
+    """OpenAI's VoiceConsentListResource: newest first; page on with ``after=last_id``."""
+
+    object: Literal["list"] = "list"
+    data: list[VoiceConsentResource]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class VoiceConsentDeletedResource(_Resource):
+    """OpenAI's VoiceConsentDeletedResource."""
+
+    id: str
+    object: Literal["audio.voice_consent"] = "audio.voice_consent"
+    deleted: bool
+
+
+class VoiceResource(_Resource):
+    """OpenAI's VoiceResource: a custom voice, usable as ``voice: {"id": ...}`` in speech requests."""
+
+    object: Literal["audio.voice"] = "audio.voice"
+    id: str = Field(examples=["voice_1234"])
+    name: str
+    created_at: int = Field(description="Unix time (seconds) the voice was created.")
+
+
+class VoiceDeletedResource(_Resource):
+    """What DELETE /v1/audio/voices/{voice_id} answers (the OpenAI SDK's VoiceDeleted)."""
+
+    id: str
+    object: Literal["audio.voice.deleted"] = "audio.voice.deleted"
+    deleted: bool
+
+
 class SpeechRequest(BaseModel):
     """POST /v1/audio/speech. Unknown fields are ignored (clients add them via ``extra_body``)."""
 
@@ -231,11 +403,10 @@ class SpeechRequest(BaseModel):
 
     model: Literal["tts-1", "tts-1-hd", "coqui-tts"] = Field(description="Public TTS model name.")
     input: Annotated[str, Field(min_length=1, max_length=MAX_SPEECH_INPUT, description="Text to speak.")]
-    voice: str = Field(
-        min_length=1,
-        max_length=256,
-        description="A built-in speaker name (case-insensitive) or an OpenAI voice name "
-        f"({', '.join(OPENAI_VOICES)}); anything else uses the first built-in speaker.",
+    voice: Annotated[str, Field(min_length=1, max_length=256)] | CustomVoiceRef = Field(
+        description='A custom voice, `{"id": "voice_…"}` or its id as a plain string; a built-in speaker name '
+        f"(case-insensitive); or an OpenAI voice name ({', '.join(OPENAI_VOICES)}). Any other name uses the first "
+        "built-in speaker.",
     )
     instructions: str | None = Field(
         default=None, max_length=MAX_SPEECH_INPUT, description="Accepted for compatibility; no effect on XTTS."
@@ -249,8 +420,29 @@ class SpeechRequest(BaseModel):
         max_length=16,
         description="Extension: XTTS language code. Detected from the input when absent.",
     )
-    stream: bool = Field(default=False, description="Extension: send audio as it is synthesized.")
-    stream_format: Literal["audio", "sse"] = Field(default="audio", description="Only 'audio' is supported.")
+    stream: bool = Field(
+        default=True,
+        description="Extension: true (the default, as OpenAI streams speech) sends the audio as it is synthesized "
+        "(chunked transfer); false sends one body with Content-Length once it is complete.",
+    )
+    stream_format: Literal["audio", "sse"] = Field(
+        default="audio",
+        description="'audio': the audio bytes; 'sse': server-sent events, speech.audio.delta (base64 audio in "
+        "response_format) as it is synthesized, then speech.audio.done with usage (characters of input as "
+        "input_tokens: the engines are not token based).",
+    )
+
+    @field_validator("voice", mode="before")
+    @classmethod
+    def _voice_shape(cls, value: Any) -> Any:
+        # Checked here so a wrong shape gets one clear message naming ``voice``, not one per union member.
+        if isinstance(value, str):
+            if not 1 <= len(value) <= 256:
+                raise ValueError("voice must be 1 to 256 characters")
+            return value
+        if isinstance(value, dict) and set(value) == {"id"} and isinstance(value["id"], str) and value["id"]:
+            return value
+        raise ValueError('voice must be a voice name or a custom voice as {"id": "voice_..."}')
 
     @field_validator("input")
     @classmethod
@@ -260,17 +452,6 @@ class SpeechRequest(BaseModel):
         return value
 
 
-def check_speech_request(request: SpeechRequest) -> SpeechRequest:
-    """Checks the schema cannot express as a 400 with a clear message."""
-    if request.stream_format == "sse":
-        raise invalid(
-            "stream_format 'sse' is not supported: use 'audio' (set stream=true for chunked audio).",
-            "stream_format",
-            "unsupported_value",
-        )
-    return request
-
-
 def speech_backend_body(request: SpeechRequest) -> dict[str, Any]:
     """The JSON the gateway forwards to the TTS backend: validated fields only."""
-    return request.model_dump(exclude={"stream_format"}, exclude_none=True)
+    return request.model_dump(exclude_none=True)

@@ -50,6 +50,12 @@ OOM_MESSAGE = (
 class BackendSettings(ServiceSettings):
     """Settings both inference backends have: where they run, and admission and model lifetime."""
 
+    keep_alive_seconds: int = Field(
+        default=75,
+        ge=1,
+        description="How long an idle connection from the gateway is kept open. Keep it well above the gateway's "
+        "BACKEND_KEEPALIVE_SECONDS, so the gateway never sends a request on a connection the service is closing.",
+    )
     device: Literal["auto", "cuda", "cpu"] = Field(
         default="auto", description="Inference device; auto = cuda when available, else cpu."
     )

@@ -1,11 +1,16 @@
 """Incremental multipart/form-data scanning, shared by the gateway (which only watches a body go
-by) and the ASR service (which writes the file part to disk).
+by, or reads a small voice form whole) and the backends (the ASR service writes the file part to
+disk; the TTS service reads a voice sample).
 
-The file part is the first part named ``file``; other parts are text fields, kept in memory up to
-a byte limit. A form is complete only once its closing boundary has been seen.
+The file part is the first part with the form's file field name (``file`` for transcriptions,
+``recording`` and ``audio_sample`` for the custom-voice routes); other parts are text fields, kept
+in memory up to a byte limit. A form is complete only once its closing boundary has been seen.
 """
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -13,9 +18,11 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from common.errors import APIError, invalid
 
 FILE_FIELD = "file"
+# Room for part headers, boundaries and the like around a small form's fields and file.
+FORM_OVERHEAD_BYTES = 64 * 1024
 
 
-def form_boundary(content_type: bytes | str | None) -> bytes:
+def form_boundary(content_type: bytes | str | None, file_field: str = FILE_FIELD) -> bytes:
     """The boundary of a multipart/form-data Content-Type, or 415/400 naming what is expected."""
     media_type, options = parse_options_header(content_type)
     if media_type != b"multipart/form-data":
@@ -23,7 +30,7 @@ def form_boundary(content_type: bytes | str | None) -> bytes:
         raise APIError(
             415,
             f"Content-Type must be multipart/form-data (got {shown[:100]}): send the audio as the form field "
-            f"'{FILE_FIELD}'.",
+            f"'{file_field}'.",
             code="unsupported_media_type",
         )
     boundary = options.get(b"boundary")
@@ -36,11 +43,11 @@ def malformed(reason: str) -> APIError:
     return invalid(f"Malformed multipart/form-data body: {reason}.", None, "invalid_multipart")
 
 
-def missing_file() -> APIError:
+def missing_file(file_field: str = FILE_FIELD) -> APIError:
     return APIError(
         400,
-        f"Missing required parameter: '{FILE_FIELD}'. Send the audio as the multipart form field '{FILE_FIELD}'.",
-        param=FILE_FIELD,
+        f"Missing required parameter: '{file_field}'. Send the audio as the multipart form field '{file_field}'.",
+        param=file_field,
         code="missing_required_parameter",
     )
 
@@ -52,7 +59,10 @@ class FormScanner:
     they are only counted (``file_size``), never copied.
     """
 
-    def __init__(self, boundary: bytes, max_field_bytes: int, *, keep_file: bool = False) -> None:
+    def __init__(
+        self, boundary: bytes, max_field_bytes: int, *, keep_file: bool = False, file_field: str = FILE_FIELD
+    ) -> None:
+        self.file_field = file_field
         self.fields: dict[str, list[str]] = {}
         self.fields_version = 0  # bumps with every text field, to notice fields that follow the file
         self.file_seen = False
@@ -116,7 +126,7 @@ class FormScanner:
         self._header_value.clear()
 
     def _headers_finished(self) -> None:
-        if self._part_name == FILE_FIELD and not self.file_seen:
+        if self._part_name == self.file_field and not self.file_seen:
             self._in_file = self.file_seen = True
             self.file_name = self._part_file_name
 
@@ -131,7 +141,7 @@ class FormScanner:
             raise APIError(
                 413,
                 f"The form's text fields exceed {self._max_field_bytes} bytes (MAX_FORM_FIELD_BYTES); "
-                f"only the '{FILE_FIELD}' field may be large.",
+                f"only the '{self.file_field}' field may be large.",
                 code="request_too_large",
             )
         self._value += data[start:end]
@@ -146,3 +156,60 @@ class FormScanner:
 
     def _end(self) -> None:
         self.complete = True
+
+
+@dataclass(frozen=True)
+class Form:
+    """A small multipart form read whole: its text fields and its file part (None: none sent)."""
+
+    fields: dict[str, list[str]]
+    file_field: str
+    file_name: str | None
+    file: bytes | None
+
+    def require_file(self) -> bytes:
+        if self.file is None:
+            raise missing_file(self.file_field)
+        if not self.file:
+            raise invalid(
+                f"The uploaded '{self.file_field}' is empty: send an audio file.", self.file_field, "empty_file"
+            )
+        return self.file
+
+
+async def read_form(
+    chunks: AsyncIterable[bytes],
+    content_type: str | None,
+    *,
+    file_field: str,
+    max_file_bytes: int,
+    max_field_bytes: int,
+) -> Form:
+    """Read a small multipart body whole: 413 once the file part passes ``max_file_bytes`` (or the
+    body its fields, file and some overhead), 400 for a malformed or unfinished form."""
+    scanner = FormScanner(
+        form_boundary(content_type, file_field), max_field_bytes, keep_file=True, file_field=file_field
+    )
+    limit = max_file_bytes + max_field_bytes + FORM_OVERHEAD_BYTES
+    received = 0
+    data = bytearray()
+    async for chunk in chunks:
+        received += len(chunk)
+        if received > limit:
+            raise file_too_large(file_field, max_file_bytes)
+        scanner.feed(chunk)
+        data += scanner.take_file_data()
+        if len(data) > max_file_bytes:
+            raise file_too_large(file_field, max_file_bytes)
+    if not scanner.complete:
+        raise malformed("the body ended before the closing boundary")
+    return Form(scanner.fields, file_field, scanner.file_name, bytes(data) if scanner.file_seen else None)
+
+
+def file_too_large(file_field: str, max_file_bytes: int) -> APIError:
+    return APIError(
+        413,
+        f"The '{file_field}' file is larger than {max_file_bytes / 2**20:g} MiB, the most this route accepts.",
+        param=file_field,
+        code="file_too_large",
+    )

@@ -6,13 +6,16 @@ import contextvars
 import logging
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import uvicorn
 from fastapi import FastAPI
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from common.lifecycle import BackendSettings
 
 REQUEST_ID_HEADER = "x-request-id"
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -28,13 +31,6 @@ class ServiceSettings(BaseSettings):
     port: int = Field(default=5000, description="Port the service listens on.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level: debug, info, warning or error."
-    )
-    keep_alive_seconds: int = Field(
-        default=75,
-        ge=1,
-        description="How long an idle client connection is kept open. Longer than the clients' own idle "
-        "expiry (the OpenAI SDKs and httpx: 5 s; the gateway's BACKEND_KEEPALIVE_SECONDS), so a client never "
-        "sends a request on a connection the service is closing.",
     )
     shutdown_grace_seconds: float = Field(
         default=30,
@@ -54,7 +50,8 @@ def model_label(model: str) -> str:
 
 class RequestIdMiddleware:
     """Echo the client's ``x-request-id`` (or make one) and expose it to log records; for a
-    WebSocket, in the handshake's answer, and in the log records of the whole session.
+    WebSocket, to the log records of the whole session (and in the handshake's answer, on servers
+    that send ``websocket.accept`` headers: uvicorn does, Granian does not).
 
     Plain ASGI rather than BaseHTTPMiddleware so streamed bodies pass untouched.
     """
@@ -107,29 +104,11 @@ def configure_logging(service: str, level: str) -> None:
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
 
 
-def serve(
-    app: FastAPI,
-    settings: ServiceSettings,
-    service: str,
-    *,
-    factory: str | None = None,
-    workers: int = 1,
-) -> None:
-    """Run ``app`` the same way locally and in the Docker images.
-
-    With ``workers`` > 1, uvicorn starts that many processes, each building its app from the
-    import string ``factory`` (a zero-argument function returning the app).
-    """
+def serve(app: FastAPI, settings: BackendSettings, service: str) -> None:
+    """Run a backend the same way locally and in the Docker images (one uvicorn process)."""
     configure_logging(service, settings.log_level)
-    target: FastAPI | str = app
-    if workers > 1:
-        if factory is None:
-            raise ValueError("several workers need an app factory import string")
-        target = factory
     uvicorn.run(
-        target,
-        factory=workers > 1,
-        workers=workers if workers > 1 else None,
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -67,6 +68,11 @@ class Settings(BackendSettings):
         default=DEFAULT_SPEAKER_URL,
         description="Where the default speaker reference is fetched from, once, when it is missing.",
     )
+    voices_dir: Path | None = Field(
+        default=None,
+        description="Where custom voices and their consents are kept (the voices volume in Docker). Empty: "
+        "$XDG_DATA_HOME/speech-stack/voices, else ~/.local/share/speech-stack/voices.",
+    )
     stream_chunk_tokens: int = Field(
         default=20, ge=1, description="XTTS audio tokens per streamed chunk (smaller: earlier first byte)."
     )
@@ -74,3 +80,10 @@ class Settings(BackendSettings):
     max_queue_wait_seconds: float = Field(
         default=300, gt=0, description="Longest a request waits for the inference slot before a 429."
     )
+
+    @property
+    def resolved_voices_dir(self) -> Path:
+        if self.voices_dir is not None:
+            return self.voices_dir
+        data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+        return Path(data_home) / "speech-stack" / "voices"

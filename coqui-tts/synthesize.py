@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from common.api_types import SpeechRequest
 from common.lifecycle import CancelToken
 from coqui_tts.encode import AudioEncoder
-from coqui_tts.engines.base import Engine
+from coqui_tts.engines.base import CustomVoice, Engine, Speaker
 from coqui_tts.language import choose_language
 from coqui_tts.sentences import split_sentences
 from coqui_tts.voices import map_voices
@@ -26,25 +26,38 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Plan:
     sentences: list[str]
-    speaker: str | None
+    speaker: Speaker
     language: str
     speed: float
     response_format: str
     stream: bool
 
 
-def plan(engine: Engine, request: SpeechRequest, voice_map: dict[str, str], default_language: str) -> Plan:
-    """Resolve voice and language (400 on an unsupported language) and get the speaker ready."""
-    speaker, why = map_voices(engine.speakers, voice_map).resolve(request.voice)
+def plan(
+    engine: Engine,
+    request: SpeechRequest,
+    voice_map: dict[str, str],
+    default_language: str,
+    custom: CustomVoice | None = None,
+) -> Plan:
+    """Resolve voice and language (400 on an unsupported language) and get the speaker ready.
+    ``custom``: the custom voice the request names, already looked up."""
+    speaker: Speaker
+    if custom is not None:
+        speaker, label, why = custom, custom.label, "custom voice"
+    else:
+        assert isinstance(request.voice, str)
+        speaker, why = map_voices(engine.speakers, voice_map).resolve(request.voice)
+        label = speaker or "the default speaker reference"
     language = choose_language(request.language, request.input, engine.languages, default_language)
     engine.prepare(speaker)
     sentences = split_sentences(request.input, engine.max_chars(language))
     log.info(
         "speaking %d sentence(s) as %s (%s), language %s%s, speed %g",
-        len(sentences), speaker or "the default speaker reference", why, language,
-        "" if request.language else " (detected)", request.speed,
+        len(sentences), label, why, language, "" if request.language else " (detected)", request.speed,
     )  # fmt: skip
-    return Plan(sentences, speaker, language, request.speed, request.response_format, request.stream)
+    streaming = request.stream or request.stream_format == "sse"  # events are sent as the audio is made
+    return Plan(sentences, speaker, language, request.speed, request.response_format, streaming)
 
 
 def render(engine: Engine, plan: Plan, token: CancelToken) -> Iterator[bytes]:

@@ -1,4 +1,4 @@
-"""Which speaker a public ``voice`` name means (SPEC.md §2, /v1/audio/speech ``voice``).
+"""Which speaker a public ``voice`` name means (docs/api.md, /v1/audio/speech ``voice``).
 
 Order: a built-in speaker name (any case), then an OpenAI voice name through VOICE_MAP, then the
 first built-in speaker. A model without built-ins speaks with the default reference (None).

@@ -42,12 +42,22 @@ COQUI_TOS_AGREED=1
 # Host folder mounted at /root/.local/share/tts in coqui-tts (XTTS, its Hugging Face cache and
 # default-speaker.flac).
 # COQUI_CACHE_PATH=/mnt/ssd1/whisper/coqui-cache
+# Host folder mounted at /root/.local/share/speech-stack/voices in coqui-tts (custom voices and
+# their consents: user data, back it up).
+# VOICES_PATH=/mnt/ssd1/whisper/voices
 # GPU index (as nvidia-smi numbers them) each backend is given; with two GPUs, put ASR and TTS
 # on different ones so their models never compete for memory.
 # ASR_GPU=0
 # TTS_GPU=0
 # Hosts without an NVIDIA GPU: use the CPU override for every compose command.
 # COMPOSE_FILE=docker-compose.yml:docker-compose.cpu.yml
+# Image builds: the base of every Dockerfile. Hosts that cannot pull it can make a stand-in with
+# the same layout from Debian's mirror: deploy/docker/local-base.sh, then
+# BASE_IMAGE=speech-stack/python:3.11-bookworm.
+# BASE_IMAGE=python:3.11-slim
+# Image builds behind a TLS-inspecting proxy: a CA bundle file that pip inside the builds trusts,
+# e.g. /etc/ssl/certs/ca-certificates.crt. Unset: none (pip's own trust).
+# BUILD_CA_BUNDLE=
 """
 
 # Settings docker-compose.yml sets itself rather than taking from .env.

@@ -1,9 +1,45 @@
-"""``python -m gateway``: serve the public gateway (host, port and workers from settings)."""
+"""``python -m gateway``: serve the public gateway (host, port and workers from settings).
 
-from common.service import serve
-from gateway.app import create_app
+The gateway runs on Granian, not on uvicorn like the backends: it is the only service that faces
+clients, and Granian's HTTP/1 header read timeout (a setting of its own) disconnects a client whose
+request line and headers take longer than REQUEST_HEADER_TIMEOUT_SECONDS (slow loris at the header
+stage), which uvicorn cannot do.
+"""
+
+from granian import Granian
+from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
+from granian.log import LogLevels
+
+from common.service import configure_logging
 from gateway.settings import Settings
 
-if __name__ == "__main__":
+
+def main() -> None:
     settings = Settings()
-    serve(create_app(settings), settings, "gateway", factory="gateway.app:create_worker_app", workers=settings.workers)
+    configure_logging("gateway", settings.log_level)
+    Granian(
+        "gateway.app:create_worker_app",  # each worker process builds its app
+        factory=True,
+        interface=Interfaces.ASGI,
+        # HTTP/1 only: in auto mode Granian first waits for a possible HTTP/2 preface with no time
+        # limit, so a connection that never sends a byte would never meet the header timeout.
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(header_read_timeout=round(settings.request_header_timeout_seconds * 1000)),
+        address=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=LogLevels(settings.log_level),
+        # Granian's lines and its access log through our handler. The access line is written after
+        # the request is done, so it can only name the request id the client sent.
+        log_dictconfig={"loggers": {"_granian": {"propagate": True}}},
+        log_access=True,
+        log_access_format='%(addr)s - "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1f ms '
+        "request id %(header{x-request-id})s",
+        # Past the grace the worker is killed (nothing else runs); 0 would mean "wait for ever".
+        workers_kill_timeout=max(1, round(settings.shutdown_grace_seconds)),
+    ).serve()
+
+
+if __name__ == "__main__":
+    main()

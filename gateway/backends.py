@@ -138,9 +138,56 @@ class Backend:
             background=BackgroundTask(upstream.aclose),  # also when the client went away
         )
 
+    async def fetch(
+        self,
+        request: Request,
+        method: str,
+        path: str,
+        *,
+        headers: Headers = (),
+        body: Body = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        """Send a request whose (small) answer the gateway needs itself rather than relays: the
+        response, read whole. A client that disconnects cancels it; failures are the API errors a
+        client should see, and ``error()`` turns a backend's error answer into one."""
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        try:
+            async with cancel_on_disconnect(request.receive), asyncio.timeout_at(deadline):
+                upstream = await self.open(method, path, headers=headers, body=body)
+                try:
+                    await upstream.aread()
+                except httpx.TimeoutException as exc:
+                    raise self.timed_out(exc) from exc
+                except httpx.TransportError as exc:
+                    raise self.unreachable(exc) from exc
+                finally:
+                    await upstream.aclose()
+        except TimeoutError:
+            raise self.timed_out() from None
+        return upstream
+
+    def error(self, upstream: httpx.Response) -> APIError:
+        """A backend's error answer (read whole) as the APIError the client should see."""
+        headers = {name: value for name in ("retry-after", "x-should-retry") if (value := upstream.headers.get(name))}
+        body = upstream.content
+        if not _is_envelope(body):
+            body = _wrap(self.label, upstream.status_code, body)
+        error = json.loads(body)["error"]
+        return APIError(
+            upstream.status_code,
+            str(error["message"]),
+            param=error.get("param"),
+            code=error.get("code"),
+            headers=headers,
+        )
+
     async def _relay(self, upstream: httpx.Response, deadline: float | None) -> AsyncIterator[bytes]:
         chunks = upstream.aiter_raw()
         try:
+            # An empty body message sends the response head now: the ASGI server may hold the head
+            # until the first body message, and the backend's first audio can take seconds.
+            yield b""
             while True:
                 try:
                     async with asyncio.timeout_at(deadline):

@@ -10,16 +10,36 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from common.api_types import SpeechRequest
+from common.api_types import (
+    ConsentUpdate,
+    SpeechRequest,
+    VoiceConsentDeletedResource,
+    VoiceConsentListResource,
+    VoiceConsentResource,
+    VoiceDeletedResource,
+    VoiceResource,
+)
 from common.errors import ERROR_RESPONSE_SCHEMA
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 SPEECH_REF = {"$ref": "#/components/schemas/SpeechRequest"}
+# Request bodies (validation) and responses (serialization) documented as components.
+COMPONENT_MODELS: tuple[tuple[type[BaseModel], JsonSchemaMode], ...] = (
+    (SpeechRequest, "validation"),
+    (ConsentUpdate, "validation"),
+    (VoiceResource, "serialization"),
+    (VoiceDeletedResource, "serialization"),
+    (VoiceConsentResource, "serialization"),
+    (VoiceConsentListResource, "serialization"),
+    (VoiceConsentDeletedResource, "serialization"),
+)
 
 _ERROR_DESCRIPTIONS = {
     400: "Invalid request: the message names the parameter (`param`) and what is accepted.",
-    404: "Not found.",
+    404: "Not found (no such route, model, voice or consent).",
     408: "The request body stalled (REQUEST_BODY_TIMEOUT_SECONDS).",
     413: "Request body too large.",
     415: "Unsupported Content-Type.",
@@ -39,6 +59,28 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+def ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def json_response(model: type[BaseModel], description: str) -> dict[str, Any]:
+    """An OpenAPI ``200`` entry whose JSON body is ``model``."""
+    return {"description": description, "content": {"application/json": {"schema": ref(model)}}}
+
+
+def multipart_body(properties: dict[str, dict[str, Any]], required: list[str]) -> dict[str, Any]:
+    """An ``openapi_extra`` request body for a multipart form read from the raw stream."""
+    schema = {"type": "object", "required": required, "properties": properties}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+def _component_schemas() -> dict[str, Any]:
+    # One pass over all models, so models nested in others (CustomVoiceRef in SpeechRequest) get
+    # components of their own that the references point at.
+    _, schemas = models_json_schema(COMPONENT_MODELS, ref_template="#/components/schemas/{model}")
+    return schemas["$defs"]
+
+
 def install_openapi(app: FastAPI, *, bearer_auth: bool = False) -> None:
     """Generate the document once, with our components and without FastAPI's unreachable 422s.
 
@@ -50,7 +92,7 @@ def install_openapi(app: FastAPI, *, bearer_auth: bool = False) -> None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components["ErrorResponse"] = ERROR_RESPONSE_SCHEMA
-            components["SpeechRequest"] = SpeechRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(_component_schemas())
             # 422 never reaches a client (it becomes a 400 envelope), so it is not documented.
             for path in schema.get("paths", {}).values():
                 for operation in path.values():

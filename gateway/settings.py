@@ -17,7 +17,7 @@ class Settings(ServiceSettings):
         default=1,
         ge=1,
         le=64,
-        description="Uvicorn worker processes. More than one spreads requests over several cores.",
+        description="Worker processes. More than one spreads requests over several cores.",
     )
     api_key: SecretStr | None = Field(
         default=None,
@@ -39,6 +39,14 @@ class Settings(ServiceSettings):
     )
     max_json_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest accepted JSON body for /v1/audio/speech."
+    )
+    request_header_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest time a client may take to send a request's line and headers (slow loris), counted "
+        "from connecting or from the previous response; then the connection is closed without a response. It is "
+        "also how long an idle kept-alive connection stays open (KEEP_ALIVE_SECONDS does not apply to the "
+        "gateway): keep it above the clients' idle expiry (the OpenAI SDKs and httpx: 5 s).",
     )
     request_body_timeout_seconds: float = Field(
         default=60.0,
@@ -69,7 +77,7 @@ class Settings(ServiceSettings):
     spool_dir: str | None = Field(
         default=None,
         description="Where an upload whose file part comes before its fields is spooled while the form is "
-        "read (default: the system temp dir). Files are deleted when the request ends.",
+        "read (default: the system temp dir). The spool files are unnamed: nothing is left behind.",
     )
     backend_max_connections: int = Field(
         default=1000,
@@ -82,6 +90,12 @@ class Settings(ServiceSettings):
         gt=0,
         description="How long an idle connection to a backend is kept for reuse. Keep it well below the backends' "
         "KEEP_ALIVE_SECONDS, so the gateway never reuses a connection a backend is closing.",
+    )
+    voice_consent_check: bool = Field(
+        default=True,
+        description="Check that each voice consent recording says the consent statement (transcribed by the ASR "
+        "service) before a consent is stored. false accepts any recording: only for operators who clone nobody's "
+        "voice but their own.",
     )
     chunk_bytes: int = Field(
         default=256 * 1024,

@@ -6,8 +6,8 @@ service is contacted:
 * fields before the file (OpenAI SDKs, browsers): the fields are validated as soon as the file
   part begins, then the body streams to the backend as it arrives;
 * file before some fields (``curl -F file=@x -F model=...``): the rest of the body is spooled to
-  a temporary file on disk until the form ends, everything is validated, then the spooled body
-  is streamed; the file is deleted when the request ends, whatever happens. A spooled body can
+  an unnamed temporary file on disk until the form ends, everything is validated, then the spooled
+  body is streamed; the file never has a name, so nothing is left behind whatever happens. A spooled body can
   be sent again, so a backend connection that fails before answering is retried once.
 
 A text field that only arrives after a streamed file is validated when the form ends; if it is
@@ -17,11 +17,9 @@ invalid, the backend request is aborted before its body completes and the client
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import tempfile
 from collections.abc import AsyncIterator
-from typing import Literal
+from typing import IO, Literal
 
 from starlette.requests import Request
 
@@ -78,7 +76,7 @@ class Upload:
         self._received = 0
         self._more = True
         self._validated_version = -1
-        self._spool_path: str | None = None
+        self._spool: IO[bytes] | None = None
         self.streaming = False  # True: the body goes on as it arrives, so it cannot be sent twice
         self.body_read = asyncio.Event()
         self.params: TranscriptionParams | None = None
@@ -121,32 +119,39 @@ class Upload:
 
     async def body(self) -> AsyncIterator[bytes]:
         """The client's exact bytes (a spooled body may be read again)."""
-        for chunk in self._head:
-            yield chunk
-        if self.streaming:
-            self._head.clear()
-            while self._more:
-                chunk = await self._read()
-                if self._scanner.complete or not self._more:
-                    # Check the finished form before its last bytes go out: an invalid field that
-                    # followed the file leaves the backend with an incomplete request.
-                    self._validate_complete()
-                if not self._more:
-                    self.body_read.set()
-                if chunk:
-                    yield chunk
-        else:
+        if not self.streaming:
+            for chunk in self._head:
+                yield chunk
             self.body_read.set()
-            if self._spool_path is not None:
-                async for chunk in self._read_spool():
+            if self._spool is not None:
+                async for chunk in self._read_spool(self._spool):
                     yield chunk
+            return
+        # Streaming: the latest chunk is held back until the next one arrives, so the finished form
+        # is checked before its last bytes go out (an invalid field after the file, a missing
+        # closing boundary): the backend is left with an incomplete request, never a bad one.
+        *ready, held = self._head
+        self._head.clear()
+        for chunk in ready:
+            yield chunk
+        while self._more:
+            chunk = await self._read()
+            if self._more:
+                if held:
+                    yield held
+                held = chunk
+            else:
+                held += chunk
+        self._validate_complete()
+        self.body_read.set()
+        if held:
+            yield held
 
     async def aclose(self) -> None:
         await self._chunks.aclose()
-        if self._spool_path is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._spool_path)
-            self._spool_path = None
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
 
     async def _read(self) -> bytes:
         chunk, self._more = await anext(self._chunks)
@@ -173,23 +178,22 @@ class Upload:
         return params
 
     async def _spool_rest(self) -> None:
-        fd, self._spool_path = tempfile.mkstemp(prefix="gateway-upload-", dir=self._settings.spool_dir)
-        with os.fdopen(fd, "wb") as spool:
-            pending = bytearray()
-            while self._more:
-                pending += await self._read()
-                if len(pending) >= SPOOL_WRITE_BYTES:
-                    await asyncio.to_thread(spool.write, pending)
-                    pending = bytearray()
-            if pending:
+        # An unnamed file: nothing is left on disk, even if the process is killed.
+        self._spool = spool = tempfile.TemporaryFile(prefix="gateway-upload-", dir=self._settings.spool_dir)  # noqa: SIM115
+        pending = bytearray()
+        while self._more:
+            pending += await self._read()
+            if len(pending) >= SPOOL_WRITE_BYTES:
                 await asyncio.to_thread(spool.write, pending)
+                pending = bytearray()
+        if pending:
+            await asyncio.to_thread(spool.write, pending)
 
-    async def _read_spool(self) -> AsyncIterator[bytes]:
-        assert self._spool_path is not None
+    async def _read_spool(self, spool: IO[bytes]) -> AsyncIterator[bytes]:
         size = self._settings.chunk_bytes
-        with open(self._spool_path, "rb") as spool:
-            while chunk := await asyncio.to_thread(spool.read, size):
-                yield chunk
+        await asyncio.to_thread(spool.seek, 0)  # from the start again for a retry
+        while chunk := await asyncio.to_thread(spool.read, size):
+            yield chunk
 
 
 def _parse_length(value: str | None) -> int | None:

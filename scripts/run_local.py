@@ -6,8 +6,9 @@ PyPI (tiny.en for ASR, a Piper voice for TTS), so the stack works offline on any
 ``LOCAL_MODELS=full`` switches to the full models (WhisperX turbo, XTTS v2, downloaded on first use).
 
 Launcher settings (environment): LOCAL_MODELS (embedded|full), GATEWAY_PORT (5000), ASR_PORT (5001),
-TTS_PORT (5002), STARTUP_TIMEOUT_SECONDS (120). Anything else in the environment reaches the
-services unchanged, so e.g. MODEL_TTL_SECONDS=300 keeps models warm.
+TTS_PORT (5002), STARTUP_TIMEOUT_SECONDS (120). The backends keep their models loaded for 300 s
+after a request (MODEL_TTL_SECONDS; 0 unloads after each one, as Docker Compose does). Anything
+else in the environment reaches the services unchanged.
 """
 
 from __future__ import annotations
@@ -56,7 +57,10 @@ def build_services(env: dict[str, str]) -> list[Service]:
         for name, default in (("GATEWAY", 5000), ("ASR", 5001), ("TTS", 5002))
     }
     mode = env.get("LOCAL_MODELS", "embedded")
-    backend_env = {k: v for k, v in model_defaults(mode).items() if k not in env}  # the user's choice wins
+    # Warm for 5 minutes: on a CPU, unloading after every request (the GPU default) only adds a
+    # reload to each one.
+    defaults = {**model_defaults(mode), "MODEL_TTL_SECONDS": "300"}
+    backend_env = {k: v for k, v in defaults.items() if k not in env}  # the user's choice wins
     asr = Service("asr", "asr", ports["ASR"], backend_env)
     tts = Service("coqui-tts", "coqui_tts", ports["TTS"], backend_env)
     gateway = Service("gateway", "gateway", ports["GATEWAY"], {"ASR_BASE_URL": asr.url, "TTS_BASE_URL": tts.url})

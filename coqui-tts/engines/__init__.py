@@ -17,13 +17,15 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class EngineSpec:
     """What the lifecycle needs to load an engine (a model key, its loader, the setting to name in
-    a 503), what the service says it serves, and the model's voice table (blocking: file reads)."""
+    a 503), what the service says it serves, the model's voice table (blocking: file reads), and
+    whether it can clone voices (known without loading it)."""
 
     key: str
     setting: str
     load: Callable[[], Engine]
     serves: str
     table: Callable[[], VoiceTable]
+    clones: bool
 
 
 def _coqui_serves(model: str) -> str:
@@ -45,10 +47,16 @@ def engine_spec(settings: Settings) -> EngineSpec:
             lambda: load_piper(settings),
             f"Piper voice {Path(voice).stem}",
             lambda: piper_table(settings),
+            clones=False,
         )
     from coqui_tts.engines.coqui import coqui_table, load_coqui
 
     model = settings.coqui_model
     return EngineSpec(
-        model, "COQUI_MODEL", lambda: load_coqui(settings), _coqui_serves(model), lambda: coqui_table(settings)
+        model,
+        "COQUI_MODEL",
+        lambda: load_coqui(settings),
+        _coqui_serves(model),
+        lambda: coqui_table(settings),
+        clones=True,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 
 from common.errors import APIError
 from common.lifecycle import is_out_of_memory
-from coqui_tts.engines.base import Engine, VoiceTable
+from coqui_tts.engines.base import CustomVoice, Engine, Speaker, VoiceTable
 
 if TYPE_CHECKING:
     from coqui_tts.settings import Settings
@@ -79,9 +80,62 @@ class CoquiEngine(Engine):
     def max_chars(self, language: str) -> int:
         return self._model.tokenizer.char_limits.get(language.split("-")[0], 250)
 
-    def prepare(self, speaker: str | None) -> None:
+    def prepare(self, speaker: Speaker) -> None:
         if speaker is None and self._default_voice is None:
             self._default_voice = self._reference_voice(default_speaker_path(self._settings))
+        if isinstance(speaker, CustomVoice):
+            self._check_compatible(speaker)
+
+    def _check_compatible(self, voice: CustomVoice) -> None:
+        """A voice computed by a model of another size cannot condition this one."""
+        channels = self._model.args.gpt_n_model_channels
+        latent = voice.conditioning.get("gpt_cond_latent")
+        embedding = voice.conditioning.get("speaker_embedding")
+        if latent is None or embedding is None or latent.ndim != 3 or latent.shape[-1] != channels:
+            raise APIError(
+                400,
+                f"The custom voice {voice.id} was made with another model than the one this service runs "
+                f"({self._settings.coqui_model}): create it again from its audio sample.",
+                param="voice",
+                code="voice_incompatible",
+            )
+
+    def _conditioning(self, path: Path) -> tuple[Any, Any]:
+        """XTTS's conditioning from a speech recording, with the model config's reference lengths
+        (the method's own defaults differ from what XTTS is configured and trained with)."""
+        config = self._model.config
+        return self._model.get_conditioning_latents(
+            audio_path=str(path),
+            gpt_cond_len=config.gpt_cond_len,
+            gpt_cond_chunk_len=config.gpt_cond_chunk_len,
+            max_ref_length=config.max_ref_len,
+            sound_norm_refs=config.sound_norm_refs,
+        )
+
+    def clone(self, samples: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+        import soundfile
+
+        # Coqui reads references from files: the sample goes to a private temporary one.
+        with tempfile.TemporaryDirectory(prefix="voice-sample-") as folder:
+            path = Path(folder) / "sample.wav"
+            soundfile.write(path, samples, sample_rate)
+            try:
+                gpt_cond_latent, speaker_embedding = self._conditioning(path)
+            except Exception as exc:
+                if is_out_of_memory(exc):
+                    raise  # the lifecycle's 503 for that
+                raise APIError(
+                    400,
+                    f"XTTS could not compute a voice from this audio sample ({type(exc).__name__}). Send 3 to 30 s "
+                    "of one person speaking clearly.",
+                    param="audio_sample",
+                    code="invalid_audio",
+                ) from exc
+        # Kept on the CPU, by name; moved to the model's device when spoken with.
+        return {
+            "gpt_cond_latent": gpt_cond_latent.detach().float().cpu().numpy(),
+            "speaker_embedding": speaker_embedding.detach().float().cpu().numpy(),
+        }
 
     def _reference_voice(self, path: Path) -> tuple[Any, Any]:
         if not path.is_file():
@@ -98,15 +152,8 @@ class CoquiEngine(Engine):
                     code="speaker_reference_missing",
                     permanent=True,
                 ) from exc
-        config = self._model.config
         try:
-            return self._model.get_conditioning_latents(
-                audio_path=str(path),
-                gpt_cond_len=config.gpt_cond_len,
-                gpt_cond_chunk_len=config.gpt_cond_chunk_len,
-                max_ref_length=config.max_ref_len,
-                sound_norm_refs=config.sound_norm_refs,
-            )
+            return self._conditioning(path)
         except Exception as exc:  # an unreadable file: say which one, not a bare 500
             if is_out_of_memory(exc):
                 raise  # the lifecycle's 503 for that
@@ -126,13 +173,17 @@ class CoquiEngine(Engine):
         return max(1, min(1024, chunk_samples // 4))
 
     def synthesize(
-        self, text: str, *, speaker: str | None, language: str, speed: float, streaming: bool
+        self, text: str, *, speaker: Speaker, language: str, speed: float, streaming: bool
     ) -> Iterator[np.ndarray]:
         import torch
 
         if speaker is None:
             self.prepare(None)
             gpt_cond_latent, speaker_embedding = self._default_voice  # type: ignore[misc]
+        elif isinstance(speaker, CustomVoice):
+            device = self._model.device
+            gpt_cond_latent = torch.from_numpy(speaker.conditioning["gpt_cond_latent"]).to(device)
+            speaker_embedding = torch.from_numpy(speaker.conditioning["speaker_embedding"]).to(device)
         else:
             voice = self._model.speaker_manager.speakers[speaker]
             gpt_cond_latent, speaker_embedding = voice["gpt_cond_latent"], voice["speaker_embedding"]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from coqui_tts.engines.base import Engine, VoiceTable
+from coqui_tts.engines.base import Engine, Speaker, VoiceTable
 from coqui_tts.stretch import stretch
 
 if TYPE_CHECKING:
@@ -62,11 +62,12 @@ class PiperEngine(Engine):
         return self._languages
 
     def synthesize(
-        self, text: str, *, speaker: str | None, language: str, speed: float, streaming: bool
+        self, text: str, *, speaker: Speaker, language: str, speed: float, streaming: bool
     ) -> Iterator[np.ndarray]:
         from piper import SynthesisConfig
 
-        config = SynthesisConfig(speaker_id=self._speaker_ids.get(speaker or "", 0) if self._multi_speaker else None)
+        name = speaker if isinstance(speaker, str) else ""  # Piper cannot clone: no custom voices reach it
+        config = SynthesisConfig(speaker_id=self._speaker_ids.get(name, 0) if self._multi_speaker else None)
         chunks = (chunk.audio_float_array for chunk in self._voice.synthesize(text, config))
         yield from stretch(chunks, self.sample_rate, speed)
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from common.api_types import parse_bool, parse_transcription_form
+from common.api_types import (
+    CustomVoiceRef,
+    SpeechRequest,
+    custom_voice_id,
+    parse_bool,
+    parse_consent_form,
+    parse_transcription_form,
+    parse_voice_form,
+)
 from common.errors import APIError
 
 
@@ -64,3 +72,48 @@ def test_translation_rejects_diarized_json() -> None:
     with pytest.raises(APIError) as caught:
         parse_transcription_form({"model": ["whisper-1"], "response_format": ["diarized_json"]}, "translate")
     assert caught.value.param == "response_format"
+
+
+@pytest.mark.parametrize(
+    ("voice", "custom"),
+    [
+        ({"id": "voice_abc"}, "voice_abc"),
+        ("voice_abc", "voice_abc"),
+        (" voice_abc ", "voice_abc"),
+        ("alloy", None),
+        ("Ana Florence", None),
+    ],
+)
+def test_speech_voice_is_a_name_or_a_custom_voice(voice: object, custom: str | None) -> None:
+    request = SpeechRequest.model_validate({"model": "tts-1", "input": "Hi.", "voice": voice})
+    assert isinstance(request.voice, CustomVoiceRef if isinstance(voice, dict) else str)
+    assert custom_voice_id(request.voice) == custom
+    assert SpeechRequest.model_validate(request.model_dump()) == request  # what the gateway forwards
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"language": ["en-US"]}, "name"),
+        ({"name": ["x"], "language": ["en_US"]}, "language"),
+        ({"name": ["x"], "language": ["e"]}, "language"),
+        ({"name": ["x" * 257], "language": ["en"]}, "name"),
+        ({"name": ["x"], "language": ["en-" + "-".join(["abcdefgh"] * 5)]}, "language"),
+    ],
+)
+def test_consent_form_errors(fields: dict[str, list[str]], param: str) -> None:
+    with pytest.raises(APIError) as caught:
+        parse_consent_form(fields)
+    assert caught.value.status == 400 and caught.value.param == param
+
+
+def test_consent_and_voice_forms() -> None:
+    assert parse_consent_form({"name": [" Jane "], "language": ["zh-Hans-CN"]}).name == "Jane"
+    form = parse_voice_form({"name": ["v"], "consent": ["cons_1"], "type": ["audio_sample"]})
+    assert (form.name, form.consent) == ("v", "cons_1")
+    with pytest.raises(APIError) as caught:
+        parse_voice_form({"name": ["v"], "consent": ["cons_1"], "type": ["prompt"]})
+    assert caught.value.param == "type"
+    with pytest.raises(APIError) as caught:
+        parse_voice_form({"name": ["v"], "consent": ["cons_" + "1" * 100]})
+    assert caught.value.param == "consent"

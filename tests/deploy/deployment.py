@@ -1,5 +1,6 @@
 """What the deployment tests share: the repository's services, a real Docker Compose parser, and a
-small Dockerfile reader. No Docker engine runs here, so the deployment is checked statically."""
+small Dockerfile reader. No Docker engine runs inside pytest, so these tests check the deployment
+statically; scripts/compose-smoke.sh builds and runs the real stack."""
 
 from __future__ import annotations
 
@@ -52,6 +53,8 @@ ASR_MODELS = "/app/models"
 ASR_HF_HOME = "/app/models/hf-cache"
 TTS_CACHE = "/root/.local/share/tts"
 TTS_HF_HOME = "/root/.local/share/tts/hf-cache"
+# Custom voices and consents: user data, a volume of its own (not a cache).
+TTS_VOICES = "/root/.local/share/speech-stack/voices"
 
 
 def compose_binary() -> Path:

@@ -8,7 +8,16 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.deployment import ASR, ASR_HF_HOME, ASR_MODELS, TTS, TTS_CACHE, TTS_HF_HOME, dockerfile_env
+from tests.deploy.deployment import (
+    ASR,
+    ASR_HF_HOME,
+    ASR_MODELS,
+    TTS,
+    TTS_CACHE,
+    TTS_HF_HOME,
+    TTS_VOICES,
+    dockerfile_env,
+)
 
 
 def _volume_targets(compose: dict[str, Any], service: str) -> list[str]:
@@ -19,12 +28,15 @@ def _inside(path: str, folder: str) -> bool:
     return PurePosixPath(folder) in PurePosixPath(path).parents
 
 
-def test_asr_hugging_face_cache_is_in_the_models_volume(compose: dict[str, Any]) -> None:
+def test_asr_model_caches_are_in_the_models_volume(compose: dict[str, Any]) -> None:
+    """Hugging Face downloads (WhisperX, pyannote, most alignment models) and torch hub downloads
+    (torchaudio's alignment models for en, fr, de, es, it) both land in the volume."""
     env = dockerfile_env(ASR.dockerfile)
     assert env["HF_HOME"] == ASR_HF_HOME
     assert _volume_targets(compose, "asr") == [ASR_MODELS]
-    assert _inside(env["HF_HOME"], ASR_MODELS)
-    assert "HF_HOME" not in compose["services"]["asr"]["environment"]  # one place: the image
+    for name in ("HF_HOME", "TORCH_HOME"):
+        assert _inside(env[name], ASR_MODELS), name
+        assert name not in compose["services"]["asr"]["environment"]  # one place: the image
 
 
 def test_tts_caches_are_in_the_coqui_volume(compose: dict[str, Any]) -> None:
@@ -33,7 +45,7 @@ def test_tts_caches_are_in_the_coqui_volume(compose: dict[str, Any]) -> None:
     # operator sees it, never silently by the image.
     assert "COQUI_TOS_AGREED" not in env
     assert env["HF_HOME"] == TTS_HF_HOME
-    assert _volume_targets(compose, "coqui-tts") == [TTS_CACHE]
+    assert _volume_targets(compose, "coqui-tts") == [TTS_CACHE, TTS_VOICES]
     assert _inside(env["HF_HOME"], TTS_CACHE)
     # Coqui's own cache location is left to its default, which the volume must cover.
     assert not {"TTS_HOME", "XDG_DATA_HOME", "HOME"} & set(env)
@@ -53,3 +65,17 @@ def test_coqui_code_puts_models_and_the_default_speaker_in_the_volume(monkeypatc
     monkeypatch.delenv("DEFAULT_SPEAKER_WAV", raising=False)
     assert str(get_user_data_dir("tts")) == TTS_CACHE
     assert str(default_speaker_path(Settings())) == f"{TTS_CACHE}/default-speaker.flac"
+
+
+def test_custom_voices_are_kept_in_their_own_volume(compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the image's environment, VOICES_DIR's default is the voices volume, which is not inside
+    the cache volume (voices are user data; caches can be deleted and downloaded again)."""
+    from coqui_tts.settings import Settings
+
+    monkeypatch.setenv("HOME", "/root")
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.delenv("VOICES_DIR", raising=False)
+    assert "XDG_DATA_HOME" not in dockerfile_env(TTS.dockerfile)
+    assert str(Settings().resolved_voices_dir) == TTS_VOICES
+    assert TTS_VOICES in _volume_targets(compose, "coqui-tts")
+    assert not _inside(TTS_VOICES, TTS_CACHE)

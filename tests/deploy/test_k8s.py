@@ -14,7 +14,18 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.deploy.deployment import ASR, ASR_MODELS, BACKENDS, GATEWAY, ROOT, SERVICES, TTS, TTS_CACHE, Service
+from tests.deploy.deployment import (
+    ASR,
+    ASR_MODELS,
+    BACKENDS,
+    GATEWAY,
+    ROOT,
+    SERVICES,
+    TTS,
+    TTS_CACHE,
+    TTS_VOICES,
+    Service,
+)
 
 K8S = ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.31"  # the oldest release the manifests must still fit
@@ -79,6 +90,14 @@ def test_each_service_runs_its_image_on_its_port(manifests: list[dict[str, Any]]
         assert container["ports"] == [{"name": "http", "containerPort": service.port}]
 
 
+def test_gateway_pods_run_as_non_root(manifests: list[dict[str, Any]]) -> None:
+    """As its image does (a numeric USER, so the kubelet can check it)."""
+    pod = find(manifests, "Deployment", GATEWAY.name)["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    user = [line.split()[1] for line in GATEWAY.dockerfile.read_text().splitlines() if line.startswith("USER ")]
+    assert user and user[-1].split(":")[0].isdigit() and user[-1].split(":")[0] != "0"
+
+
 def test_services_select_their_pods_and_only_the_gateway_is_exposed(manifests: list[dict[str, Any]]) -> None:
     for service in SERVICES:
         k8s_service = find(manifests, "Service", service.name)
@@ -132,7 +151,8 @@ def test_xtts_licence_is_accepted_by_the_manifests(manifests: list[dict[str, Any
 
 
 def test_backends_get_a_gpu_probes_and_a_pvc_cache(manifests: list[dict[str, Any]]) -> None:
-    caches = {ASR.name: ASR_MODELS, TTS.name: TTS_CACHE}
+    # Each backend's cache; the TTS service also keeps custom voices, on a claim of their own.
+    mounts = {ASR.name: [ASR_MODELS], TTS.name: [TTS_CACHE, TTS_VOICES]}
     for backend in BACKENDS:
         deployment = find(manifests, "Deployment", backend.name)
         container = _container(manifests, backend)
@@ -140,10 +160,11 @@ def test_backends_get_a_gpu_probes_and_a_pvc_cache(manifests: list[dict[str, Any
         for probe in ("readinessProbe", "livenessProbe"):
             assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe
         volumes = {volume["name"]: volume for volume in deployment["spec"]["template"]["spec"]["volumes"]}
-        (mount,) = container["volumeMounts"]
-        assert mount["mountPath"] == caches[backend.name]
-        claim = volumes[mount["name"]]["persistentVolumeClaim"]["claimName"]
-        find(manifests, "PersistentVolumeClaim", claim)
+        assert [mount["mountPath"] for mount in container["volumeMounts"]] == mounts[backend.name]
+        claims = [volumes[mount["name"]]["persistentVolumeClaim"]["claimName"] for mount in container["volumeMounts"]]
+        assert len(set(claims)) == len(claims)
+        for claim in claims:
+            assert "ReadWriteMany" in find(manifests, "PersistentVolumeClaim", claim)["spec"]["accessModes"]
         # uvicorn drains for up to 30 s after SIGTERM.
         assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > 30
     gateway = _container(manifests, GATEWAY)

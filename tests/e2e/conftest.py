@@ -2,7 +2,8 @@
 
 - ``coqui_stack`` (issue 7): tiny.en for ASR and the real Coqui XTTS engine on a tiny random XTTS
   checkpoint (tests/fixtures/tiny_xtts.py: its audio is noise, everything around it is real), with a
-  tiny random wav2vec2 aligner so ``advanced=true`` runs the real alignment code offline.
+  tiny random wav2vec2 aligner so ``advanced=true`` runs the real alignment code offline. It can
+  clone voices (issue 16).
 - ``embedded_stack`` (issue 9): the quick start exactly as README command 1 runs it: no model
   settings at all, so the launcher's embedded defaults apply (tiny.en + Piper joe-us).
 
@@ -27,6 +28,7 @@ WARM = {"MODEL_TTL_SECONDS": "600"}
 def coqui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     env = {
         **WARM,
+        "VOICES_DIR": str(tmp_path_factory.mktemp("coqui-voices")),
         "TTS_ENGINE": "coqui",
         "COQUI_MODEL": str(tiny_xtts_dir()),
         "WHISPERX_ALIGN_MODEL": str(tiny_aligner_dir()),
@@ -40,7 +42,8 @@ def coqui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
 @pytest.fixture(scope="session")
 def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     log_path = tmp_path_factory.mktemp("embedded-stack") / "run_local.log"
-    with local_stack(WARM, log_path=log_path) as stack:
+    env = {**WARM, "VOICES_DIR": str(tmp_path_factory.mktemp("embedded-voices"))}  # not the user's own folder
+    with local_stack(env, log_path=log_path) as stack:
         yield stack
 
 

@@ -7,6 +7,8 @@ the quick start's Piper engine.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pytest
 from openai import OpenAI
 
 from common.api_types import OPENAI_VOICES, SPEECH_CONTENT_TYPES, SPEECH_FORMATS
+from tests.conformance.schemas import validate
 from tests.e2e.checks import assert_audio, word_error_rate, words
 from tests.e2e.stack import LocalStack
 from tests.fixtures.speech import SENTENCE, speech, speech_file
@@ -32,7 +35,7 @@ def transcribe(client: OpenAI, container: str = "wav", **kwargs: object):  # typ
 
 
 def assert_sentence(text: str) -> None:
-    """tiny.en transcribes the Piper voice word for word (OFFLINE-MODELS.md)."""
+    """tiny.en transcribes the Piper voice word for word."""
     assert word_error_rate(SENTENCE, text) == 0, f"heard {text!r}, said {SENTENCE!r}"
 
 
@@ -184,7 +187,7 @@ def test_sdk_error_types_carry_our_messages(client: OpenAI) -> None:
         ({"response_format": "wma"}, "response_format", "mp3"),
         ({"speed": 10.0}, "speed", "4"),
         ({"input": ""}, "input", ""),
-        ({"stream_format": "sse"}, "stream_format", "stream_format 'sse' is not supported"),
+        ({"stream_format": "json"}, "stream_format", "'audio' or 'sse'"),
     ],
 )
 def test_speech_bad_input_raises_bad_request(client: OpenAI, kwargs: dict, param: str, fragment: str) -> None:
@@ -225,3 +228,20 @@ def test_diarization_without_token_is_503_saying_so(client: OpenAI) -> None:
         transcribe(client, extra_body={"advanced": True})
     assert error.value.status_code == 503
     assert "HF_TOKEN" in error.value.body["message"]  # type: ignore[index]
+
+
+def test_speech_sse_events_through_the_sdk(client: OpenAI) -> None:
+    """stream_format="sse" as the SDK sends it: OpenAI's speech.audio.delta events with base64 pcm,
+    then speech.audio.done with usage, validated against OpenAI's schemas."""
+    events = []
+    with client.audio.speech.with_streaming_response.create(
+        model="tts-1", voice="alloy", input=SHORT_TEXT, response_format="pcm", stream_format="sse"
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = [json.loads(line.removeprefix("data: ")) for line in response.iter_lines() if line]
+    *deltas, done = events
+    for event in deltas:
+        validate("SpeechAudioDeltaEvent", event)
+    validate("SpeechAudioDoneEvent", done)
+    pcm = b"".join(base64.b64decode(event["audio"]) for event in deltas)
+    assert len(pcm) / 2 / 24_000 > 0.05 and len(pcm) % 2 == 0  # the tiny XTTS speaks briefly

@@ -2,7 +2,8 @@
 
 The curl commands run on both configurations: on the quick start (Piper + tiny.en) they must give
 intelligible speech and a correct transcript (issue 9's "done when"); with the tiny XTTS checkpoint
-the speech is noise, so there only its format is checked.
+the speech is noise, so there only its format is checked. The custom-voice flow runs in order on
+the XTTS stack, each command with the ids the previous ones answered.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from gateway.consent import STATEMENTS
+from tests.conformance.schemas import validate
 from tests.e2e.checks import assert_audio, word_error_rate
 from tests.e2e.stack import LocalStack
 from tests.fixtures.realtime import pcm16, utterance
-from tests.fixtures.speech import SENTENCE, SENTENCES, speech_file
+from tests.fixtures.speech import SENTENCE, SENTENCES, espeak_file, speech_file
 from tests.servers import REPO
 
 README = REPO / "README.md"
@@ -42,6 +46,13 @@ class CurlExample:
     @property
     def route(self) -> str:
         return next(a for a in self.args if LOCAL_URL.match(a)).split("/", 3)[3]
+
+    @property
+    def method(self) -> str:
+        args = self.args
+        if "-X" in args:
+            return args[args.index("-X") + 1]
+        return "POST" if {"-F", "-d"} & set(args) else "GET"
 
     @property
     def uploads(self) -> list[str]:
@@ -68,24 +79,32 @@ def code_blocks(language: str) -> list[str]:
     return [body for lang, body in FENCE.findall(README.read_text()) if lang == language]
 
 
-def curl_examples() -> list[CurlExample]:
-    """Every curl command in the README's shell blocks, continuation lines and quoted JSON included."""
+def is_voice_flow(block: str) -> bool:
+    return "/v1/audio/voice_consents" in block
+
+
+def curl_commands(block: str) -> list[CurlExample]:
+    """The curl commands of a shell block, continuation lines and quoted JSON included."""
     commands: list[str] = []
-    for block in code_blocks("bash"):
-        pending: list[str] = []
-        for line in block.splitlines():
-            if not pending and not line.lstrip().startswith("curl "):
-                continue
-            pending.append(line)
-            text = "\n".join(pending)
-            try:
-                shlex.split(text)
-            except ValueError:  # inside a quoted string that spans lines
-                continue
-            if not line.endswith("\\"):
-                commands.append(text)
-                pending = []
+    pending: list[str] = []
+    for line in block.splitlines():
+        if not pending and not line.lstrip().startswith("curl "):
+            continue
+        pending.append(line)
+        text = "\n".join(pending)
+        try:
+            shlex.split(text)
+        except ValueError:  # inside a quoted string that spans lines
+            continue
+        if not line.endswith("\\"):
+            commands.append(text)
+            pending = []
     return [CurlExample(c) for c in commands]
+
+
+def curl_examples() -> list[CurlExample]:
+    """Every curl command in the README's shell blocks but the custom-voice flow (tested on its own)."""
+    return [example for block in code_blocks("bash") if not is_voice_flow(block) for example in curl_commands(block)]
 
 
 EXAMPLES = curl_examples()
@@ -149,6 +168,50 @@ def test_readme_python_sdk_example(coqui_stack: LocalStack, tmp_path: Path) -> N
     assert word_error_rate(SENTENCE, " ".join(word for word, _, _ in timed)) == 0
     assert all(start <= end for _, start, end in timed) and [t[1] for t in timed] == sorted(t[1] for t in timed)
     assert_audio((tmp_path / "hello.mp3").read_bytes(), "mp3")
+
+
+VOICE_FLOW = [example for block in code_blocks("bash") if is_voice_flow(block) for example in curl_commands(block)]
+
+
+def test_readme_custom_voice_flow(coqui_stack: LocalStack, tmp_path: Path) -> None:
+    """The README's custom-voice commands in order: the consent read by espeak-ng (checked by
+    tiny.en), the sample spoken by Piper, the ids ``cons_1234`` and ``voice_1234`` replaced by
+    the ones the commands before answered, every answer validated against OpenAI's schemas."""
+    assert [f"{e.method} {e.route}" for e in VOICE_FLOW] == [
+        "POST v1/audio/voice_consents",
+        "POST v1/audio/voices",
+        "POST v1/audio/speech",
+        "GET v1/audio/voices",
+        "GET v1/audio/voice_consents",
+        "DELETE v1/audio/voices/voice_1234",
+        "DELETE v1/audio/voice_consents/cons_1234",
+    ]
+    shutil.copy(espeak_file(STATEMENTS["en"], "wav"), tmp_path / "consent.wav")
+    shutil.copy(speech_file(SENTENCES[:2], "wav"), tmp_path / "sample.wav")
+    ids: dict[str, str] = {}
+    answers: dict[str, Any] = {}
+    for example in VOICE_FLOW:
+        command = example.command
+        for placeholder, real in ids.items():
+            command = command.replace(placeholder, real)
+        body = run_curl(CurlExample(command), coqui_stack, tmp_path)
+        answers[f"{example.method} {example.route}"] = None if example.output else json.loads(body)
+        if example.route == "v1/audio/voice_consents" and example.method == "POST":
+            ids["cons_1234"] = answers["POST v1/audio/voice_consents"]["id"]
+        if example.route == "v1/audio/voices" and example.method == "POST":
+            ids["voice_1234"] = answers["POST v1/audio/voices"]["id"]
+
+    validate("VoiceConsentResource", answers["POST v1/audio/voice_consents"])
+    validate("VoiceResource", answers["POST v1/audio/voices"])
+    assert_audio((tmp_path / "cloned.wav").read_bytes(), "wav")
+    assert answers["POST v1/audio/voices"] in answers["GET v1/audio/voices"]["custom"]
+    listed = answers["GET v1/audio/voice_consents"]
+    validate("VoiceConsentListResource", listed)
+    assert answers["POST v1/audio/voice_consents"] in listed["data"]
+    assert answers["DELETE v1/audio/voices/voice_1234"] == {
+        "id": ids["voice_1234"], "object": "audio.voice.deleted", "deleted": True
+    }  # fmt: skip
+    validate("VoiceConsentDeletedResource", answers["DELETE v1/audio/voice_consents/cons_1234"])
 
 
 def test_readme_realtime_example(embedded_stack: LocalStack, tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ what it receives (``GET /_requests``) and misbehaves on demand, as set by
 text/plain), ``sleep`` (answer after ``seconds``), ``die`` (abort after the first chunk),
 ``hold`` (send a first chunk, then wait for ``POST /_release`` before finishing), ``hold-first``
 (send the response head, then wait for the release before any audio), ``text``
-(a text/plain transcription). ``bytes`` sets the size of the speech audio.
+(a text/plain transcription), ``statement`` (transcriptions hear the English consent statement).
+``bytes`` sets the size of the speech audio. Consents and custom voices are kept in memory.
 
 ``WebSocket /v1/realtime`` stands in for the ASR service's realtime route: it sends a ``hello``
 event with the query and headers it received, echoes each text frame as ``{"type": "echo",
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import secrets
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -33,6 +35,9 @@ AUDIO_CHUNK = b"RIFF" + bytes(range(256)) * 16
 app = FastAPI()
 records: list[dict[str, Any]] = []
 flooded = {"bytes": 0}
+consents: dict[str, dict[str, Any]] = {}
+voice_store: dict[str, dict[str, Any]] = {}
+STATEMENT = "I am the owner of this voice and I consent to its use for creating a synthetic voice."
 release = asyncio.Event()
 behaviour: dict[str, str] = {}
 
@@ -75,6 +80,8 @@ async def reset() -> dict[str, str]:
     flooded["bytes"] = 0
     release.clear()
     behaviour.clear()
+    consents.clear()
+    voice_store.clear()
     return {"status": "ok"}
 
 
@@ -147,6 +154,8 @@ async def transcribe(request: Request) -> Response:
     entry["completed"] = True
     if mode == "text":
         return Response("hello world", media_type="text/plain; charset=utf-8")
+    if mode == "statement":
+        return JSONResponse({"text": STATEMENT})
     return JSONResponse({"text": "hello world", "bytes": size, "sha256": entry["sha256"]})
 
 
@@ -174,6 +183,70 @@ async def speech(request: Request) -> Response:
 async def voices(request: Request) -> dict[str, Any]:
     _record(request)
     return {"voices": ["Claribel Dervla", "Daisy Studious"], "openai": {"alloy": "Claribel Dervla"}}
+
+
+def _not_found(what: str) -> JSONResponse:
+    body = {"error": {"message": f"no {what}", "type": "invalid_request_error", "param": None, "code": "not_found"}}
+    return JSONResponse(body, status_code=404)
+
+
+@app.post("/v1/audio/voice_consents")
+async def create_consent(request: Request) -> Response:
+    body = await request.json()
+    _record(request, json=body)
+    if (early := await _misbehave(request, {})) is not None:
+        return early
+    consent = {"object": "audio.voice_consent", "id": "cons_" + secrets.token_hex(12), "name": body["name"],
+               "language": body["language"], "created_at": int(time.time())}  # fmt: skip
+    consents[consent["id"]] = consent
+    return JSONResponse(consent)
+
+
+@app.get("/v1/audio/voice_consents")
+async def list_consents(request: Request, limit: int = 20, after: str | None = None) -> dict[str, Any]:
+    _record(request, query=str(request.query_params))
+    data = list(consents.values())[:limit]
+    return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None, "has_more": len(consents) > limit}  # fmt: skip
+
+
+@app.api_route("/v1/audio/voice_consents/{consent_id}", methods=["GET", "POST", "DELETE"])
+async def consent(consent_id: str, request: Request) -> Response:
+    body = await request.json() if request.method == "POST" else None
+    _record(request, json=body, raw_path=request.scope["raw_path"].decode())
+    if consent_id not in consents:
+        return _not_found("consent")
+    if request.method == "DELETE":
+        del consents[consent_id]
+        return JSONResponse({"id": consent_id, "object": "audio.voice_consent", "deleted": True})
+    if body is not None:
+        consents[consent_id]["name"] = body["name"]
+    return JSONResponse(consents[consent_id])
+
+
+@app.post("/v1/audio/voices")
+async def create_voice(request: Request) -> Response:
+    async with request.form() as form:
+        sample = form.get("audio_sample")
+        fields = {key: value for key, value in form.items() if isinstance(value, str)}
+        size = len(await sample.read()) if sample is not None and not isinstance(sample, str) else None
+    _record(request, fields=fields, sample_bytes=size)
+    if fields.get("consent") not in consents:
+        body = {"error": {"message": "unknown consent", "type": "invalid_request_error", "param": "consent",
+                          "code": "consent_not_found"}}  # fmt: skip
+        return JSONResponse(body, status_code=400)
+    voice = {"object": "audio.voice", "id": "voice_" + secrets.token_hex(12), "name": fields["name"],
+             "created_at": int(time.time())}  # fmt: skip
+    voice_store[voice["id"]] = voice
+    return JSONResponse(voice)
+
+
+@app.delete("/v1/audio/voices/{voice_id}")
+async def delete_voice(voice_id: str, request: Request) -> Response:
+    _record(request)
+    if voice_store.pop(voice_id, None) is None:
+        return _not_found("voice")
+    return JSONResponse({"id": voice_id, "object": "audio.voice.deleted", "deleted": True})
 
 
 @app.websocket("/v1/realtime")

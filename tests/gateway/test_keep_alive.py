@@ -54,20 +54,24 @@ def test_requests_at_gaps_straddling_the_backend_keep_alive_never_fail(
 
 
 @pytest.fixture(scope="module")
-def proxied_gateway(short_keep_alive_backend: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """Gateway -> flaky proxy -> fake backend; the gateway keeps idle connections for a minute."""
+def proxied_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Gateway -> flaky proxy -> fake backend, both keeping idle connections for a minute: a
+    connection breaks only when a test breaks it."""
+    tmp = tmp_path_factory.mktemp("proxied")
     with (
-        flaky_proxy(short_keep_alive_backend.url) as proxy,
-        _gateway(proxy.url, 60, tmp_path_factory.mktemp("proxied")) as gateway,
+        run_service("tests.gateway.fake_backend", {"KEEP_ALIVE_SECONDS": "60"}, tmp_dir=tmp) as backend,
+        flaky_proxy(backend.url) as proxy,
+        _gateway(proxy.url, 60, tmp) as gateway,
     ):
         gateway.proxy = proxy  # type: ignore[attr-defined]
         yield gateway
 
 
-def _warm(gateway: Server) -> FlakyProxy:
-    """One request, so the gateway holds an idle connection through the proxy."""
+def _warm(gateway: Server, kind: str) -> FlakyProxy:
+    """One request to the backend ``kind`` goes to, so the gateway holds an idle connection to it."""
     proxy: FlakyProxy = gateway.proxy  # type: ignore[attr-defined]
-    assert httpx.get(f"{gateway.url}/v1/audio/voices", timeout=10).status_code == 200
+    warm = "spooled-upload" if kind.endswith("upload") else "voices"
+    assert _requests_of_kind(gateway.url, warm).status_code == 200
     assert proxy.open_connections() >= 1
     return proxy
 
@@ -76,7 +80,7 @@ def _warm(gateway: Server) -> FlakyProxy:
 def test_a_replayable_request_on_a_connection_closed_as_it_is_reused_is_retried(
     proxied_gateway: Server, kind: str
 ) -> None:
-    proxy = _warm(proxied_gateway)
+    proxy = _warm(proxied_gateway, kind)
     broken = proxy.broken
     proxy.doom_all()
     response = _requests_of_kind(proxied_gateway.url, kind)
@@ -88,7 +92,7 @@ def test_a_replayable_request_on_a_connection_closed_as_it_is_reused_is_retried(
 def test_a_streamed_upload_on_a_connection_closed_as_it_is_reused_is_502(proxied_gateway: Server) -> None:
     """Its body went on as it arrived, so it cannot be sent twice: the client gets the 502 (the
     keep-alive expiry is what keeps this from happening in practice)."""
-    proxy = _warm(proxied_gateway)
+    proxy = _warm(proxied_gateway, "streamed-upload")
     proxy.doom_all()
     response = _requests_of_kind(proxied_gateway.url, "streamed-upload")
     error = assert_error(response, 502, None, code="backend_unreachable")
@@ -97,7 +101,7 @@ def test_a_streamed_upload_on_a_connection_closed_as_it_is_reused_is_502(proxied
 
 
 def test_killed_idle_connections_are_not_reused(proxied_gateway: Server) -> None:
-    proxy = _warm(proxied_gateway)
+    proxy = _warm(proxied_gateway, "speech")
     proxy.close_all()
     for kind in KINDS:
         response = _requests_of_kind(proxied_gateway.url, kind)

@@ -45,7 +45,8 @@ def transcribe(client: httpx.Client, url: str, clip: Path | None = None, **field
 
 
 def synthesize(client: httpx.Client, url: str, **fields: object) -> httpx.Response:
-    return client.post(f"{url}/v1/audio/speech", json={**SPEECH, **fields})
+    """Speech as one body (``stream: false``): its status tells how the whole synthesis went."""
+    return client.post(f"{url}/v1/audio/speech", json={**SPEECH, "stream": False, **fields})
 
 
 def audio_seconds(data: bytes) -> float:

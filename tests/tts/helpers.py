@@ -36,7 +36,8 @@ class Streamed:
 
 
 def speak_streamed(server: Server, **fields: Any) -> Streamed:
-    body = {"model": "tts-1", "voice": "alloy", "stream": True, **fields}
+    """A speech request as OpenAI clients send it (no ``stream`` field: speech streams by default)."""
+    body = {"model": "tts-1", "voice": "alloy", **fields}
     started = time.perf_counter()
     first_at = 0.0
     chunks: list[bytes] = []

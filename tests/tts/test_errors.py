@@ -23,7 +23,7 @@ GOOD = {"model": "tts-1", "input": "Hello.", "voice": "alloy"}
         ({"speed": 4.5}, "speed", "less than or equal to 4"),
         ({"response_format": "ogg"}, "response_format", "'mp3'"),
         ({"model": "tts-2"}, "model", "'tts-1'"),
-        ({"stream_format": "sse"}, "stream_format", "not supported"),
+        ({"stream_format": "json"}, "stream_format", "'audio' or 'sse'"),
         ({"voice": None}, "voice", ""),
         ({"language": "ja"}, "language", "en, de, es, fr"),
     ],

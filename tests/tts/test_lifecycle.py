@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.fixtures.tiny_xtts import tiny_xtts_dir
+from tests.fixtures.tiny_xtts import LANGUAGES, SPEAKERS, tiny_xtts_dir
 from tests.servers import Server, run_service, wait_model_state
 from tests.tts.helpers import pcm_seconds, speak
 
@@ -100,3 +100,21 @@ def test_a_response_dropped_before_its_first_chunk_frees_the_slot(tmp_path_facto
             time.sleep(0.1)
         assert response.status_code == 200, response.text
         assert "synthesis stopped" in server.log() or "its request was cancelled" in server.log()
+
+
+def test_voices_are_listed_without_the_model_or_the_slot(server: Server) -> None:
+    """GET /v1/audio/voices reads the model's files: it loads nothing and answers at once even
+    while a synthesis holds the inference slot."""
+    assert wait_model_state(server, "not_loaded") == "not_loaded"
+    voices = httpx.get(f"{server.url}/v1/audio/voices", timeout=10).json()
+    assert voices["builtin"] == list(SPEAKERS) and voices["languages"] == list(LANGUAGES)
+    assert _state(server) == "not_loaded"
+
+    text = " ".join(f"This is sentence number {n}." for n in range(30))
+    body = {"model": "tts-1", "input": text, "voice": "alloy", "response_format": "pcm"}
+    with httpx.stream("POST", f"{server.url}/v1/audio/speech", json=body, timeout=120) as speaking:
+        next(speaking.iter_raw())  # the synthesis is running: the slot is taken
+        started = time.monotonic()
+        during = httpx.get(f"{server.url}/v1/audio/voices", timeout=10)
+        assert during.status_code == 200 and during.json()["builtin"] == list(SPEAKERS)
+        assert time.monotonic() - started < 2, "the voice list waited for the synthesis"

