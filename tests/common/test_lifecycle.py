@@ -59,7 +59,7 @@ def test_ttl_keeps_model_warm_then_unloads_when_idle() -> None:
         while rt.state != "not_loaded" and time.monotonic() - idle_since < 10:
             await asyncio.sleep(0.01)
         assert rt.state == "not_loaded" and rt.loaded == []
-        assert time.monotonic() - idle_since >= 0.3  # not before the ttl
+        assert time.monotonic() - idle_since >= 0.25  # not before the ttl (0.3 s from the last session)
         await rt.close()
 
     asyncio.run(scenario())
