@@ -17,11 +17,13 @@ from gateway.discovery import catalog_watcher
 from gateway.openapi import install_openapi
 from gateway.routes import health, models, realtime, speech, transcriptions, voice_consents, voices
 from gateway.routes.docs import install_docs
+from gateway.routes.playground import install_playground
 from gateway.settings import Settings
 
 DESCRIPTION = """Self-hosted, OpenAI-compatible speech API: WhisperX speech-to-text and Coqui XTTS
 text-to-speech. Point an OpenAI SDK's `base_url` at this server (`/v1`). Errors use the OpenAI
-envelope `{"error": {"message", "type", "param", "code"}}`."""
+envelope `{"error": {"message", "type", "param", "code"}}`.
+Hear every voice and transcribe a file or the microphone in a browser: [the playground](playground)."""
 
 
 def _timeouts(settings: Settings) -> dict[str, httpx.Timeout]:
@@ -80,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (models, transcriptions, speech, voices, voice_consents, realtime, health):
         app.include_router(module.router)
     install_docs(app)
+    install_playground(app)
     install_openapi(app, bearer_auth=settings.api_key is not None)
     return app
 

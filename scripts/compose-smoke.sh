@@ -19,7 +19,7 @@ case "$action" in up | down | all) ;; *) echo "usage: $0 [up|down]" >&2; exit 2 
 state=var/compose-smoke # what this script created (so `down` undoes only that), logs, model volumes
 mkdir -p "$state"
 export COMPOSE_FILE=docker-compose.yml:docker-compose.cpu.yml:docker-compose.embedded.yml
-export ASR_MODELS_PATH="$PWD/$state/models" COQUI_CACHE_PATH="$PWD/$state/coqui-cache"
+export ASR_MODELS_PATH="$PWD/$state/models" COQUI_CACHE_PATH="$PWD/$state/coqui-cache" VOICES_PATH="$PWD/$state/voices"
 LOCAL_BASE=speech-stack/python:3.11-bookworm
 OFFICIAL_BASE=python:3.11-slim
 
@@ -137,7 +137,7 @@ up() {
     "$DOCKER" network create infra-net >/dev/null
     touch "$state/created-infra-net"
   fi
-  mkdir -p "$ASR_MODELS_PATH" "$COQUI_CACHE_PATH"
+  mkdir -p "$ASR_MODELS_PATH" "$COQUI_CACHE_PATH" "$VOICES_PATH"
   log "docker compose up -d --wait"
   started=$SECONDS
   if ! "$COMPOSE_BIN" up -d --wait --wait-timeout "${UP_TIMEOUT_SECONDS:-600}"; then

@@ -336,6 +336,109 @@ def stop_lets_a_running_transcription_finish() -> str:
     return f"transcription finished (WER {wer:.2f}) while the stack stopped in {stopped:.1f} s; stack up again"
 
 
+# --- Custom voices -----------------------------------------------------------------------------
+# The consent statement read by espeak-ng (on the host, as the tests make it); a voice sample
+# spoken by Piper. The smoke stack speaks with Piper, which cannot clone: the cloning check runs
+# coqui-tts for a while on the tiny XTTS checkpoint (built through the real Coqui classes) in the
+# cache volume, then puts Piper back.
+
+
+def consent(statement: str | None = None) -> httpx.Response:
+    from gateway.consent import STATEMENTS
+    from tests.fixtures.speech import espeak_file
+
+    recording = espeak_file(statement or STATEMENTS["en"]).read_bytes()
+    return client.post(
+        "/v1/audio/voice_consents",
+        data={"name": "compose smoke", "language": "en-US"},
+        files={"recording": ("consent.wav", recording)},
+    )
+
+
+def restart(service: str) -> float:
+    compose("restart", service)
+    return wait_healthy((service,))
+
+
+@check("gateway", "asr", "coqui-tts")
+def voice_consent_is_checked_by_the_asr() -> str:
+    from tests.conformance.schemas import validate
+
+    accepted = consent()
+    expect(accepted.status_code == 200, f"consent: {accepted.status_code} {accepted.text[:300]}")
+    validate("VoiceConsentResource", accepted.json())
+    consent_id = accepted.json()["id"]
+    refused = expect_envelope(consent(SENTENCE), 400)
+    expect(refused["param"] == "recording" and "I consent" in refused["message"], f"refusal: {refused}")
+    sample = speak(PARAGRAPH, "wav")
+    cannot = client.post(
+        "/v1/audio/voices",
+        data={"name": "smoke", "consent": consent_id},
+        files={"audio_sample": ("sample.wav", sample)},
+    )
+    expect(expect_envelope(cannot, 400)["code"] == "voice_cloning_unsupported", f"Piper cloning: {cannot.text}")
+    restart("coqui-tts")
+    kept = client.get(f"/v1/audio/voice_consents/{consent_id}")
+    expect(kept.status_code == 200, f"consent after a restart: {kept.status_code} {kept.text[:300]}")
+    deleted = client.delete(f"/v1/audio/voice_consents/{consent_id}")
+    expect(deleted.status_code == 200, f"delete: {deleted.status_code} {deleted.text[:300]}")
+    validate("VoiceConsentDeletedResource", deleted.json())
+    return "the statement accepted, another sentence refused, Piper refuses to clone, the consent survives a restart"
+
+
+@check("gateway", "asr", "coqui-tts")
+def cloning_with_xtts() -> str:
+    from tests.conformance.schemas import validate
+    from tests.fixtures.speech import speech_file
+    from tests.fixtures.tiny_xtts import build_tiny_xtts
+
+    model = Path(os.environ["COQUI_CACHE_PATH"]) / "tiny-xtts"
+    if not (model / "config.json").is_file():
+        build_tiny_xtts(model)
+    override = Path(os.environ["COQUI_CACHE_PATH"]).parent / "xtts.yml"
+    override.write_text(
+        "services:\n  coqui-tts:\n    environment:\n      TTS_ENGINE: coqui\n"
+        "      COQUI_MODEL: /root/.local/share/tts/tiny-xtts\n"
+    )
+    files = os.environ["COMPOSE_FILE"]
+    os.environ["COMPOSE_FILE"] = f"{files}:{override}"
+    try:
+        compose("up", "--detach", "--wait", "coqui-tts", timeout=HEALTHY_TIMEOUT_SECONDS + 60)
+        consent_id = consent().json()["id"]
+        sample = speech_file(PARAGRAPH, "wav").read_bytes()  # Piper, on the host
+        created = client.post(
+            "/v1/audio/voices",
+            data={"name": "smoke voice", "consent": consent_id},
+            files={"audio_sample": ("sample.wav", sample)},
+        )
+        expect(created.status_code == 200, f"voice: {created.status_code} {created.text[:300]}")
+        validate("VoiceResource", created.json())
+        voice = {"id": created.json()["id"]}
+        for response_format in ("wav", "mp3"):
+            spoken = client.post(
+                "/v1/audio/speech",
+                json={"model": "tts-1", "voice": voice, "input": SENTENCE, "response_format": response_format},
+            )
+            expect(
+                spoken.status_code == 200 and len(spoken.content) > 1000,
+                f"speech {response_format}: {spoken.text[:300]}",
+            )
+        restart("coqui-tts")
+        listed = client.get("/v1/audio/voices").json()
+        expect(voice["id"] in [v["id"] for v in listed.get("custom", [])], f"after a restart: {listed.get('custom')}")
+        again = client.post("/v1/audio/speech", json={"model": "tts-1", "voice": voice["id"], "input": SENTENCE})
+        expect(again.status_code == 200, f"speech after a restart: {again.status_code} {again.text[:300]}")
+        expect(client.delete(f"/v1/audio/voice_consents/{consent_id}").status_code == 200, "consent delete")
+        gone = client.post("/v1/audio/speech", json={"model": "tts-1", "voice": voice, "input": SENTENCE})
+        expect(expect_envelope(gone, 400)["param"] == "voice", f"speech after the consent went: {gone.text[:300]}")
+    finally:
+        os.environ["COMPOSE_FILE"] = files
+        compose("up", "--detach", "--wait", "coqui-tts", timeout=HEALTHY_TIMEOUT_SECONDS + 60)
+    return (
+        "consent, a voice from a Piper sample, speech with it (wav, mp3), kept across a restart, gone with its consent"
+    )
+
+
 def main() -> int:
     passed = failed = 0
     for item in CHECKS:

@@ -143,10 +143,18 @@ def main() -> int:
 
     gateway = services[-1]
     mode = env.get("LOCAL_MODELS", "embedded")
-    print(f"[run_local] ready: API {gateway.url}/v1  docs {gateway.url}/docs  redoc {gateway.url}/redoc", flush=True)
-    if mode == "embedded":
-        print("[run_local] models: embedded tiny.en (ASR) and Piper joe-us (TTS), CPU, offline; "
-              "set LOCAL_MODELS=full for WhisperX turbo and XTTS v2", flush=True)  # fmt: skip
+    print(
+        f"[run_local] ready: API {gateway.url}/v1  docs {gateway.url}/docs  redoc {gateway.url}/redoc  "
+        f"playground {gateway.url}/playground",
+        flush=True,
+    )
+    backend = services[0].env  # what the launcher chose; the user's own settings win
+    asr_model = env.get("WHISPERX_MODEL") or backend.get("WHISPERX_MODEL", "")
+    tts_engine = env.get("TTS_ENGINE") or backend.get("TTS_ENGINE", "")
+    asr = "embedded tiny.en" if mode == "embedded" and "WHISPERX_MODEL" not in env else f"WhisperX {asr_model}"
+    tts = "Piper joe-us" if tts_engine == "piper" and "PIPER_VOICE" not in env else f"TTS_ENGINE={tts_engine}"
+    switch = "; set LOCAL_MODELS=full for WhisperX turbo and XTTS v2" if mode == "embedded" else ""
+    print(f"[run_local] models: {asr} (ASR), {tts} (TTS){switch}", flush=True)
     print("[run_local] press Ctrl-C to stop all three services", flush=True)
 
     exit_code = 0

@@ -4,11 +4,14 @@
 # pytest runs (e.g. scripts/test.sh tests/gateway -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# curl: the README examples; espeak-ng/sox: test speech; ffmpeg: decoding checks; chromium: docs in a real browser;
-# nginx-light + wrk: the gateway benchmark's baseline and load tool.
-scripts/install.sh gateway,asr,tts,embedded,dev curl espeak-ng ffmpeg sox chromium nginx-light wrk
-# The official OpenAI Node SDK, pinned by tests/node/package-lock.json (tests/e2e/test_node_sdk.py).
-command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+# curl: the README examples; espeak-ng/sox: test speech; ffmpeg: decoding checks; chromium: docs and the playground in a
+# real browser; firefox-esr: the playground in Firefox; nodejs: the Node tests below and the playground's JavaScript unit
+# tests; nginx-light + wrk: the gateway benchmark's baseline and load tool.
+debian=(curl espeak-ng ffmpeg sox chromium firefox-esr nodejs nginx-light wrk)
+command -v npm >/dev/null || debian+=(npm)  # Debian ships npm apart from nodejs (NodeSource's nodejs includes it)
+scripts/install.sh gateway,asr,tts,embedded,dev "${debian[@]}"
+# Pinned by tests/node/package-lock.json: the official OpenAI Node SDK (tests/e2e/test_node_sdk.py) and puppeteer-core,
+# which drives the system Firefox (tests/e2e/test_playground_firefox.py; no browser download).
 npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 .venv/bin/python -m ruff check .
 if (($#)); then

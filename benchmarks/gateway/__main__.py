@@ -1,14 +1,24 @@
-"""Gateway benchmark: our gateway vs direct-to-backend vs nginx, on loopback, with wrk.
+"""Gateway benchmark: what the gateway adds in front of the backends, and how far it is from a bottleneck.
 
-    python -m benchmarks.gateway [--duration 5] [--rounds 3] [--workers 1] [--only upload] [--output results.md]
+    python -m benchmarks.gateway [--duration 5] [--rounds 3] [--workers 1] [--output results.md]
 
-Starts the fast fake backend, the gateway (``python -m gateway``) and nginx (reverse proxy with
-proxy_buffering off, request buffering off and a keep-alive upstream), runs bounded wrk runs for
-/v1/models, a 1 MB transcription upload and a 1 MB speech download at concurrency 1 and 8 (the
-three targets interleaved over several rounds, as a shared VM's speed drifts), measuring each
-serving process's CPU time per request, then streams a 500 MB upload through the gateway while
-sampling its RSS. Prints a Markdown table.
-Needs the Debian packages ``wrk`` and ``nginx-light``.
+One run, everything on 127.0.0.1, measuring against its targets:
+
+(a) latency: a 1 MB transcription upload and a 1 MB speech download at concurrency 1 (wrk), sent
+    straight to the fast fake backend (``benchmarks/gateway/backend.py``), through nginx and
+    through the gateway: the gateway's p50 minus the direct p50 is at most 2 ms;
+(b) memory: the gateway's RSS grows by less than 50 MB while it streams a 500 MB upload (fields
+    before the file, streamed; and file first, spooled);
+(c) ceiling: the gateway's request rate to the fake backend for the requests the real backends
+    serve (a ~3 s speech clip to transcribe, one sentence to speak; wrk at a concurrency that
+    saturates it) is at least 20 times the fastest real backend's rate for the same requests
+    (the warm ASR service on tiny.en and the warm TTS service on Piper, two requests at a time);
+(d) nginx (reverse proxy, no buffering, keep-alive upstream) as a reference, for information.
+
+The targets are measured in interleaved rounds (a shared machine's speed drifts), with the CPU
+time each serving process tree spends per request. Prints Markdown tables with ratios and a
+pass/fail per target, and exits with status 1 if a target is missed. Needs the Debian packages
+``wrk`` and ``nginx-light``.
 """
 
 from __future__ import annotations
@@ -18,14 +28,13 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +42,15 @@ from pathlib import Path
 import httpx
 import psutil
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.fixtures.asr_models import tiny_en_path
+from tests.fixtures.speech import SENTENCES, speech_file
+from tests.servers import free_port, run_service, stop, wait_healthy
+
 MB = 1024 * 1024
+ADDED_P50_LIMIT_MS = 2.0
+RSS_LIMIT_MB = 50.0
+CEILING_FACTOR = 20.0
+SENTENCE = SENTENCES[3]  # ~3 s of speech: the clip to transcribe and the sentence to speak
 NGINX_CONF = """
 worker_processes {workers};
 daemon off;
@@ -71,41 +87,6 @@ wrk.headers["Content-Type"] = os.getenv("BENCH_CONTENT_TYPE")
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode}")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise TimeoutError(url)
-
-
-@contextmanager
-def started(args: list[str], url: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(args, cwd=REPO, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_until_up(url, process)
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @dataclass
 class Result:
     rps: float
@@ -126,16 +107,27 @@ def median_result(results: list[Result]) -> Result:
     )
 
 
+@dataclass
+class Request:
+    """A POST that wrk sends: path, body file and content type."""
+
+    path: str
+    body: Path
+    content_type: str
+
+    def wrk_env(self) -> dict[str, str]:
+        return {"BENCH_BODY": str(self.body), "BENCH_CONTENT_TYPE": self.content_type}
+
+
 def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(url: str, concurrency: int, duration: int, script: Path | None, env: dict[str, str]) -> Result:
+def wrk(url: str, request: Request, concurrency: int, duration: int, script: Path) -> Result:
     threads = 1 if concurrency == 1 else 2
-    args = ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{duration}s", "--latency", url]
-    if script is not None:
-        args[1:1] = ["-s", str(script)]
-    out = subprocess.run(args, capture_output=True, text=True, env={**os.environ, **env}, check=True).stdout
+    args = ["wrk", "-s", str(script), f"-t{threads}", f"-c{concurrency}", f"-d{duration}s", "--latency", url]
+    env = {**os.environ, **request.wrk_env()}
+    out = subprocess.run(args, capture_output=True, text=True, env=env, check=True).stdout
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -148,17 +140,26 @@ def wrk(url: str, concurrency: int, duration: int, script: Path | None, env: dic
     return Result(float(rps.group(1)), _ms(*p50.groups()), _ms(*p99.groups()), int(errors.group(1)) if errors else 0)
 
 
-def multipart_upload(path: Path, size: int) -> str:
+def measured_wrk(url: str, pid: int, request: Request, concurrency: int, duration: int, script: Path) -> Result:
+    """wrk against ``url``, with the CPU time the process tree ``pid`` spent per request."""
+    before = tree_cpu(pid)
+    result = wrk(url, request, concurrency, duration, script)
+    result.cpu_ms = (tree_cpu(pid) - before) * 1000 / max(result.rps * duration, 1)
+    return result
+
+
+def multipart(path: Path, filename: str, file_bytes: bytes) -> Request:
+    """A transcription form as the OpenAI SDKs send it (fields first, then the file)."""
     boundary = "benchboundary7MA4YWxkTrZu0gW"
     with path.open("wb") as out:
         out.write(
             f'--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n'
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
             "Content-Type: audio/wav\r\n\r\n".encode()
         )
-        out.write(os.urandom(size))
+        out.write(file_bytes)
         out.write(f"\r\n--{boundary}--\r\n".encode())
-    return f"multipart/form-data; boundary={boundary}"
+    return Request("/v1/audio/transcriptions", path, f"multipart/form-data; boundary={boundary}")
 
 
 def tree_cpu(pid: int) -> float:
@@ -203,11 +204,11 @@ def upload_rss(gateway_url: str, gateway_pid: int, size: int, file_first: bool) 
 
     length = len(head) + size // MB * MB + len(tail)
     baseline = peak = tree_rss(gateway_pid)
-    stop = threading.Event()
+    done = threading.Event()
 
     def sample() -> None:
         nonlocal peak
-        while not stop.wait(0.02):
+        while not done.wait(0.02):
             peak = max(peak, tree_rss(gateway_pid))
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -220,143 +221,255 @@ def upload_rss(gateway_url: str, gateway_pid: int, size: int, file_first: bool) 
         timeout=300,
     )
     elapsed = time.monotonic() - began
-    stop.set()
+    done.set()
     sampler.join()
     response.raise_for_status()
     assert response.json()["bytes"] == length, response.text
     return (peak - baseline) / MB, elapsed
 
 
+def request_rate(send: Callable[[httpx.Client], None], concurrency: int, seconds: float) -> float:
+    """Requests per second of ``concurrency`` clients each sending ``send`` back to back for ``seconds``
+    (each finishes the request it has started; the rate counts until the last one ends)."""
+    began = time.monotonic()
+    deadline = began + seconds
+    counts = [0] * concurrency
+
+    def client(index: int) -> None:
+        with httpx.Client(timeout=600) as http:
+            while time.monotonic() < deadline:
+                send(http)
+                counts[index] += 1
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.monotonic() - began)
+
+
+def post(url: str, request: Request) -> Callable[[httpx.Client], None]:
+    body = request.body.read_bytes()
+
+    def send(http: httpx.Client) -> None:
+        http.post(url + request.path, content=body, headers={"content-type": request.content_type}).raise_for_status()
+
+    return send
+
+
+@contextmanager
+def nginx(tmp: Path, workers: int, backend_url: str) -> Iterator[tuple[str, int]]:
+    """nginx as a reverse proxy in front of ``backend_url``: (its URL, its master's pid)."""
+    port = free_port()
+    conf = tmp / "nginx.conf"
+    backend_port = int(backend_url.rsplit(":", 1)[1])
+    conf.write_text(NGINX_CONF.format(workers=workers, tmp=tmp, backend_port=backend_port, port=port))
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    with (tmp / "nginx.log").open("wb") as log:
+        process = subprocess.Popen([binary, "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "nginx-error.log")],
+                                   stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process, 30)
+        yield url, process.pid
+    finally:
+        stop(process)
+
+
+def load() -> str:
+    return "/".join(f"{value:.1f}" for value in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved runs per target; medians are shown")
-    # 1, like the gateway's WORKERS default: on a 2-core machine that also runs wrk and the backend,
-    # one worker each did at least as well as two for both proxies (docs/benchmarks.md).
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run and per real-backend rate")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are shown")
     parser.add_argument("--workers", type=int, default=1, help="gateway WORKERS and nginx worker_processes")
-    parser.add_argument("--upload-mb", type=int, default=500, help="size of the RSS upload (0: skip it)")
-    parser.add_argument("--output", type=Path, help="also write the Markdown table here")
-    parser.add_argument("--only", help="run only the scenarios whose name contains this (e.g. upload)")
+    parser.add_argument("--upload-mb", type=int, default=500, help="size of the RSS upload")
+    parser.add_argument("--ceiling-concurrency", type=int, default=16, help="wrk connections for the ceiling")
+    parser.add_argument("--output", type=Path, help="also write the Markdown tables here")
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             sys.exit(f"{tool} is not installed (Debian packages: wrk, nginx-light)")
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    # CTranslate2's idle OpenMP threads would otherwise spin between requests and take the cores
+    # from the processes measured beside them.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    load_before = load()
+    clip = speech_file(SENTENCE, "wav")
 
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp_name, ExitStack() as stack:
         tmp = Path(tmp_name)
-        backend_port, gateway_port, nginx_port = free_port(), free_port(), free_port()
-        backend_url = f"http://127.0.0.1:{backend_port}"
-        backend = stack.enter_context(
-            started(
-                [sys.executable, "-m", "benchmarks.gateway.backend"],
-                f"{backend_url}/healthz",
-                {"PORT": str(backend_port)},
-                tmp / "backend.log",
-            )
-        )
-        gateway = stack.enter_context(
-            started(
-                [sys.executable, "-m", "gateway"],
-                f"http://127.0.0.1:{gateway_port}/healthz",
-                {
-                    "HOST": "127.0.0.1",
-                    "PORT": str(gateway_port),
-                    "ASR_BASE_URL": backend_url,
-                    "TTS_BASE_URL": backend_url,
-                    "WORKERS": str(args.workers),
-                    "LOG_LEVEL": "warning",
-                    "SPOOL_DIR": str(tmp),
-                },
-                tmp / "gateway.log",
-            )
-        )
-        conf = tmp / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(workers=args.workers, tmp=tmp, backend_port=backend_port, port=nginx_port))
-        nginx_process = stack.enter_context(
-            started([nginx, "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "nginx-error.log")],
-                    f"http://127.0.0.1:{nginx_port}/healthz", {}, tmp / "nginx.log")
-        )  # fmt: skip
-
-        upload = tmp / "upload.bin"
-        upload_type = multipart_upload(upload, MB)
-        speech = tmp / "speech.json"
-        speech.write_text('{"model": "tts-1", "input": "Hello there.", "voice": "alloy", "response_format": "mp3"}')
         script = tmp / "post.lua"
         script.write_text(WRK_SCRIPT)
-        scenarios = [
-            ("GET /v1/models", "/v1/models", None, {}),
-            ("1 MB transcription upload", "/v1/audio/transcriptions", script,
-             {"BENCH_BODY": str(upload), "BENCH_CONTENT_TYPE": upload_type}),
-            ("1 MB speech download", "/v1/audio/speech", script,
-             {"BENCH_BODY": str(speech), "BENCH_CONTENT_TYPE": "application/json"}),
-        ]  # fmt: skip
-        scenarios = [s for s in scenarios if args.only is None or args.only in s[0]]
-        # Each target with the process whose CPU it costs: the backend alone, or the proxy in front.
-        targets = {
-            "direct": (backend_url, backend.pid),
-            "nginx": (f"http://127.0.0.1:{nginx_port}", nginx_process.pid),
-            "gateway": (f"http://127.0.0.1:{gateway_port}", gateway.pid),
+
+        def service(module: str, env: dict[str, str]) -> tuple[str, int]:
+            server = stack.enter_context(run_service(module, {"LOG_LEVEL": "warning", **env}, tmp_dir=tmp, timeout=180))
+            return server.url, server.process.pid
+
+        def gateway(backend_url: str) -> tuple[str, int]:
+            return service("gateway", {"ASR_BASE_URL": backend_url, "TTS_BASE_URL": backend_url,
+                                       "WORKERS": str(args.workers), "SPOOL_DIR": str(tmp)})  # fmt: skip
+
+        # The real backends, warm, and the requests they serve.
+        real = {"MODEL_TTL_SECONDS": "600", "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": os.environ["OMP_WAIT_POLICY"]}
+        asr_url, _ = service("asr", {**real, "WHISPERX_MODEL": tiny_en_path(), "CPU_THREADS": str(os.cpu_count())})
+        tts_url, _ = service("coqui_tts", {**real, "TTS_ENGINE": "piper"})
+        transcription = multipart(tmp / "clip.form", clip.name, clip.read_bytes())
+        speech = Request("/v1/audio/speech", tmp / "speech.json", "application/json")
+        speech.body.write_text(f'{{"model": "tts-1", "input": "{SENTENCE}", "voice": "alloy"}}')
+        text = httpx.post(asr_url + transcription.path, content=transcription.body.read_bytes(),
+                          headers={"content-type": transcription.content_type}, timeout=600)  # fmt: skip
+        text.raise_for_status()
+        assert "friday" in text.json()["text"].lower(), text.text  # the real model, really transcribing
+        audio = httpx.post(tts_url + speech.path, content=speech.body.read_bytes(),
+                           headers={"content-type": speech.content_type}, timeout=600)  # fmt: skip
+        audio.raise_for_status()
+
+        # Fake backend A answers speech with 1 MB (latency and memory); B with as many bytes as
+        # the real TTS service's answer (ceiling).
+        backend_a, backend_a_pid = service("benchmarks.gateway.backend", {"SPEECH_BYTES": str(MB)})
+        backend_b, _ = service("benchmarks.gateway.backend", {"SPEECH_BYTES": str(len(audio.content))})
+        gateway_a, gateway_a_pid = gateway(backend_a)
+        gateway_b, gateway_b_pid = gateway(backend_b)
+        nginx_url, nginx_pid = stack.enter_context(nginx(tmp, args.workers, backend_a))
+
+        latency_targets = {"direct": (backend_a, backend_a_pid), "nginx": (nginx_url, nginx_pid),
+                           "gateway": (gateway_a, gateway_a_pid)}  # fmt: skip
+        latency_requests = {
+            "1 MB transcription upload": multipart(tmp / "upload.form", "a.wav", os.urandom(MB)),
+            "1 MB speech download": speech,
         }
-        rows = []
-        for name, path, lua, env in scenarios:
-            for concurrency in (1, 8):
-                for base, _ in targets.values():
-                    wrk(base + path, concurrency, 1, lua, env)  # warm-up (connections, caches)
-                rounds: list[dict[str, Result]] = []
-                for round_index in range(args.rounds):
-                    # A shared VM's speed drifts: interleave the targets, rotating who goes first.
-                    order = list(targets)[round_index % 3 :] + list(targets)[: round_index % 3]
-                    results = {}
-                    for target in order:
-                        base, pid = targets[target]
-                        cpu_before = tree_cpu(pid)
-                        result = wrk(base + path, concurrency, args.duration, lua, env)
-                        result.cpu_ms = (tree_cpu(pid) - cpu_before) * 1000 / max(result.rps * args.duration, 1)
-                        results[target] = result
-                    rounds.append(results)
-                rows.append((name, concurrency, rounds))
-                print(f"done: {name} c={concurrency}", file=sys.stderr)
+        ceiling_requests = {
+            f"{transcription.body.stat().st_size // 1000} kB transcription upload (3 s clip)": (transcription, asr_url),
+            f"one-sentence speech ({len(audio.content) // 1000} kB mp3)": (speech, tts_url),
+        }
+        for request in latency_requests.values():  # warm-up: connections, caches
+            for base, _ in latency_targets.values():
+                wrk(base + request.path, request, 1, 1, script)
+        for request, _ in ceiling_requests.values():
+            wrk(gateway_b + request.path, request, args.ceiling_concurrency, 1, script)
 
-        gateway_url = targets["gateway"][0]
-        if args.upload_mb:
-            streamed = upload_rss(gateway_url, gateway.pid, args.upload_mb * MB, file_first=False)
-            spooled = upload_rss(gateway_url, gateway.pid, args.upload_mb * MB, file_first=True)
+        latency: dict[str, list[dict[str, Result]]] = {name: [] for name in latency_requests}
+        ceiling: dict[str, list[tuple[float, Result]]] = {name: [] for name in ceiling_requests}
+        for round_index in range(args.rounds):
+            for name, request in latency_requests.items():
+                # Rotate who goes first, so a drift in the machine's speed hits every target alike.
+                order = list(latency_targets)[round_index % 3 :] + list(latency_targets)[: round_index % 3]
+                results = {}
+                for target in order:
+                    base, pid = latency_targets[target]
+                    results[target] = measured_wrk(base + request.path, pid, request, 1, args.duration, script)
+                latency[name].append(results)
+            for name, (request, real_url) in ceiling_requests.items():
+                real_rate = request_rate(post(real_url, request), 2, args.duration)
+                through = measured_wrk(gateway_b + request.path, gateway_b_pid, request,
+                                       args.ceiling_concurrency, args.duration, script)  # fmt: skip
+                ceiling[name].append((real_rate, through))
+            print(f"round {round_index + 1} of {args.rounds} done (load {load()})", file=sys.stderr)
 
-    lines = [
-        f"Machine: {platform.node()}, {psutil.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
-        f"load average before the run {os.getloadavg()[0]:.1f}; gateway WORKERS={args.workers}, nginx "
-        f"worker_processes={args.workers}; wrk {args.duration} s per run (-t1 at c=1, -t2 at c=8), "
-        f"{args.rounds} interleaved rounds: medians, and each round's gateway/nginx ratio in brackets.",
-        "",
-        "| scenario | c | direct rps / p50 / p99 ms | nginx rps / p50 / p99 ms | gateway rps / p50 / p99 ms "
-        "| gateway/nginx rps | gateway p50 - direct p50 | CPU ms/request: backend / nginx / gateway |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, concurrency, rounds in rows:
-        results = {target: median_result([r[target] for r in rounds]) for target in rounds[0]}
-        cells = [f"{r.rps:.0f} / {r.p50_ms:.2f} / {r.p99_ms:.2f}" for r in results.values()]
-        # Ratios are taken within each round (same moment, same VM speed), then the median.
-        ratio = statistics.median(r["gateway"].rps / r["nginx"].rps for r in rounds)
-        spread = ", ".join(f"{r['gateway'].rps / r['nginx'].rps:.0%}" for r in rounds)
-        added = statistics.median(r["gateway"].p50_ms - r["direct"].p50_ms for r in rounds)
-        errors = sum(r.errors for round_ in rounds for r in round_.values())
-        note = f" ({errors} non-2xx!)" if errors else ""
-        cpu = " / ".join(f"{r.cpu_ms:.2f}" for r in results.values())
-        lines.append(
-            f"| {name}{note} | {concurrency} | {' | '.join(cells)} | {ratio:.0%} ({spread}) | {added:+.2f} ms | {cpu} |"
-        )
-    if args.upload_mb:
-        lines += [
-            "",
-            f"Gateway RSS growth (all worker processes) while proxying a {args.upload_mb} MB upload: "
-            f"{streamed[0]:.1f} MB streamed (fields before the file, {streamed[1]:.1f} s), "
-            f"{spooled[0]:.1f} MB spooled (file before the fields, {spooled[1]:.1f} s).",
-        ]
-    table = "\n".join(lines)
+        size = args.upload_mb * MB
+        streamed = upload_rss(gateway_a, gateway_a_pid, size, file_first=False)
+        spooled = upload_rss(gateway_a, gateway_a_pid, size, file_first=True)
+        load_after = load()
+
+    table, passed = report(args, latency, ceiling, streamed, spooled, (load_before, load_after))
     print(table)
     if args.output:
         args.output.write_text(table + "\n")
+    sys.exit(0 if passed else 1)
+
+
+def report(
+    args: argparse.Namespace,
+    latency: dict[str, list[dict[str, Result]]],
+    ceiling: dict[str, list[tuple[float, Result]]],
+    streamed: tuple[float, float],
+    spooled: tuple[float, float],
+    loads: tuple[str, str],
+) -> tuple[str, bool]:
+    """The Markdown tables, and whether every target holds."""
+    verdicts: list[bool] = []
+
+    def verdict(ok: bool) -> str:
+        verdicts.append(ok)
+        return "**pass**" if ok else "**FAIL**"
+
+    def rounds_of(values: list[float], fmt: str) -> str:
+        return ", ".join(format(v, fmt) for v in values)
+
+    targets = ["| target | measured (median; rounds) | limit | result |", "|---|---|---|---|"]
+    for name, rounds in latency.items():
+        added = [r["gateway"].p50_ms - r["direct"].p50_ms for r in rounds]
+        value = statistics.median(added)
+        targets.append(f"| (a) added p50 over direct, {name}, c=1 | {value:+.2f} ms ({rounds_of(added, '+.2f')}) "
+                       f"| <= {ADDED_P50_LIMIT_MS:g} ms | {verdict(value <= ADDED_P50_LIMIT_MS)} |")  # fmt: skip
+    growth = max(streamed[0], spooled[0])
+    targets.append(f"| (b) RSS growth, {args.upload_mb} MB upload | {streamed[0]:.1f} MB streamed, {spooled[0]:.1f} MB "
+                   f"spooled | < {RSS_LIMIT_MB:g} MB | {verdict(growth < RSS_LIMIT_MB)} |")  # fmt: skip
+    # Ratios within each round (same moment, same machine speed), then the median.
+    per_round = [
+        min(r[1].rps for r in rounds) / max(r[0] for r in rounds) for rounds in zip(*ceiling.values(), strict=True)
+    ]
+    factor = statistics.median(per_round)
+    ok = verdict(factor >= CEILING_FACTOR)
+    targets.append(f"| (c) gateway ceiling (the lower of the two) / fastest real backend | {factor:.0f}x "
+                   f"({rounds_of(per_round, '.0f')}) | >= {CEILING_FACTOR:g}x | {ok} |")  # fmt: skip
+    for name, rounds in latency.items():
+        ratios = [r["gateway"].rps / r["nginx"].rps for r in rounds]
+        targets.append(f"| (d) gateway / nginx requests/s, {name}, c=1 | {statistics.median(ratios):.0%} "
+                       f"({rounds_of(ratios, '.0%')}) | information | - |")  # fmt: skip
+
+    lines = [
+        f"Machine: {platform.node()}, {psutil.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+        f"Python {platform.python_version()}; load average (1/5/15 min) {loads[0]} before the run, {loads[1]} after. "
+        f"Gateway WORKERS={args.workers} (Granian), nginx worker_processes={args.workers}; {args.rounds} interleaved "
+        f"rounds of wrk {args.duration} s per cell.",
+        "",
+        *targets,
+        "",
+        "Latency at concurrency 1, to the fake backend (medians over the rounds):",
+        "",
+        "| request | direct rps / p50 / p99 ms | nginx rps / p50 / p99 ms | gateway rps / p50 / p99 ms "
+        "| added p50: nginx / gateway | CPU ms/request: backend / nginx / gateway |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, rounds in latency.items():
+        results = {target: median_result([r[target] for r in rounds]) for target in rounds[0]}
+        errors = sum(r.errors for r in results.values())
+        note = f" ({errors} non-2xx!)" if errors else ""
+        verdicts.append(not errors)
+        cells = " | ".join(f"{r.rps:.0f} / {r.p50_ms:.2f} / {r.p99_ms:.2f}" for r in results.values())
+        added = " / ".join(
+            f"{statistics.median(r[t].p50_ms - r['direct'].p50_ms for r in rounds):+.2f}" for t in ("nginx", "gateway")
+        )
+        cpu = " / ".join(f"{r.cpu_ms:.2f}" for r in results.values())
+        lines.append(f"| {name}{note} | {cells} | {added} ms | {cpu} |")
+    lines += [
+        "",
+        f"Ceiling: the real backends warm, two requests at a time, against the gateway to the fake backend with "
+        f"wrk -c{args.ceiling_concurrency} (medians over the rounds):",
+        "",
+        "| request | real backend requests/s | gateway requests/s / p50 ms | gateway CPU ms/request "
+        "| gateway / this real backend |",
+        "|---|---|---|---|---|",
+    ]
+    for name, rounds in ceiling.items():
+        real_rate = statistics.median(r[0] for r in rounds)
+        through = median_result([r[1] for r in rounds])
+        note = f" ({through.errors} non-2xx!)" if through.errors else ""
+        verdicts.append(not through.errors)
+        backend = "ASR, tiny.en" if "transcription" in name else "TTS, Piper"
+        ratio = statistics.median(r[1].rps / r[0] for r in rounds)
+        lines.append(f"| {name}{note} | {real_rate:.2f} ({backend}) | {through.rps:.0f} / {through.p50_ms:.2f} "
+                     f"| {through.cpu_ms:.2f} | {ratio:.0f}x |")  # fmt: skip
+    lines += [
+        "",
+        f"The {args.upload_mb} MB uploads took {streamed[1]:.1f} s (streamed: fields before the file) and "
+        f"{spooled[1]:.1f} s (spooled: file before the fields).",
+    ]
+    return "\n".join(lines), all(verdicts)
 
 
 if __name__ == "__main__":

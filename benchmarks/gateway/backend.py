@@ -1,23 +1,19 @@
 """The fast fake backend the benchmark proxies to: plain ASGI, constant answers, no parsing.
 
-It stands in for both ASR and TTS: reads and drops upload bodies, answers speech with
-``SPEECH_BYTES`` of audio, and serves a /v1/models list so nginx and direct runs have a
-backend for that route too. Run: ``python -m benchmarks.gateway.backend`` (PORT from env).
+It stands in for both ASR and TTS: reads and drops upload bodies (answering with their size),
+and answers speech with ``SPEECH_BYTES`` (default 1 MiB) of random bytes, so that what the
+gateway costs is measured, not inference. Run: ``python -m benchmarks.gateway.backend`` (PORT
+and SPEECH_BYTES from the environment).
 """
 
 from __future__ import annotations
 
-import json
 import os
 
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
-SPEECH_BYTES = 1024 * 1024
-_AUDIO = os.urandom(SPEECH_BYTES)
-_MODELS = json.dumps(
-    {"object": "list", "data": [{"id": "whisper-1", "object": "model", "created": 0, "owned_by": "x"}]}
-).encode()
+_AUDIO = os.urandom(int(os.environ.get("SPEECH_BYTES", 1024 * 1024)))
 _JSON = b"application/json"
 
 
@@ -41,10 +37,8 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await _respond(send, _AUDIO, b"audio/mpeg")
     elif path.startswith("/v1/audio/"):
         await _respond(send, b'{"text":"ok","bytes":%d}' % size, _JSON)
-    elif path == "/v1/models":
-        await _respond(send, _MODELS, _JSON)
-    else:
-        await _respond(send, b'{"status":"ok","model":"ready"}', _JSON)
+    else:  # /healthz: an engine name settles the gateway's catalog poller
+        await _respond(send, b'{"status":"ok","model":"ready","engine":"fake"}', _JSON)
 
 
 if __name__ == "__main__":

@@ -173,6 +173,7 @@ async def speech(request: Request) -> Response:
     while rest > 0:
         chunks.append(block[: min(rest, len(block))])
         rest -= len(chunks[-1])
+    entry["sha256"] = hashlib.sha256(b"".join(chunks)).hexdigest()
     media_type = {"mp3": "audio/mpeg", "wav": "audio/wav", "pcm": "audio/pcm"}.get(
         body.get("response_format"), "audio/mpeg"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 
@@ -123,6 +124,15 @@ def test_speech_audio_streams_before_backend_finishes(gateway: Server, backend: 
     assert len(first) + len(rest) == 300000
     finished = backend.requests()[0]["finished"]
     assert first_at < finished
+
+
+def test_large_speech_download_arrives_byte_for_byte(gateway: Server, backend: FakeControl) -> None:
+    """A large download relayed through the gateway reaches the client whole and in order."""
+    backend.mode("", bytes="5000000")
+    response = httpx.post(f"{gateway.url}/v1/audio/speech", json=SPEECH, timeout=30)
+    assert response.status_code == 200
+    assert len(response.content) == 5_000_000
+    assert hashlib.sha256(response.content).hexdigest() == backend.requests()[0]["sha256"]
 
 
 def test_response_head_is_not_held_back_while_the_body_is_slow(gateway: Server, backend: FakeControl) -> None:
