@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from asr.realtime.routes import router as realtime_router
 from asr.routes import router
 from asr.settings import Settings
 from common.errors import install_error_handlers
@@ -26,7 +27,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="ASR service (WhisperX)", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.runtime = runtime
+    app.state.realtime_sessions = 0  # open WebSocket sessions (MAX_REALTIME_SESSIONS)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(realtime_router)
     return app

@@ -122,10 +122,29 @@ def windows(
 ) -> Iterator[Window]:
     """Decode ``path`` into windows; raises a 400 APIError when it is not audio, is empty or is
     longer than ``max_seconds`` (0: no limit)."""
+    return _windows(
+        _frames(path, max_seconds), chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds,
+        threshold_seconds=threshold_seconds,
+    )  # fmt: skip
+
+
+def sample_windows(
+    samples: np.ndarray, *, chunk_seconds: float, overlap_seconds: float, threshold_seconds: float
+) -> Iterator[Window]:
+    """Mono float32 16 kHz samples already in memory (a realtime turn), cut exactly as a file is."""
+    return _windows(
+        iter([samples]), chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds,
+        threshold_seconds=threshold_seconds,
+    )  # fmt: skip
+
+
+def _windows(
+    blocks: Iterator[np.ndarray], *, chunk_seconds: float, overlap_seconds: float, threshold_seconds: float
+) -> Iterator[Window]:
     chunk = int(chunk_seconds * SAMPLE_RATE)
     step = chunk - int(overlap_seconds * SAMPLE_RATE)
     threshold = int(threshold_seconds * SAMPLE_RATE)
-    buffer = _Buffer(_frames(path, max_seconds))
+    buffer = _Buffer(blocks)
     buffer.fill(max(threshold, chunk) + 1)
     if buffer.size == 0:
         raise invalid("The file contains no audio samples (it is empty or truncated).", "file", "empty_audio")

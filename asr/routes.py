@@ -97,11 +97,12 @@ async def translations(request: Request, held: Held) -> Response:
 
 
 @router.get("/healthz")
-async def healthz(request: Request) -> dict[str, str]:
+async def healthz(request: Request) -> dict[str, str | int]:
     """Liveness only; never loads a model. ``engine``/``serves`` feed the gateway's /v1/models."""
     return {
         "status": "ok",
         "model": request.app.state.runtime.state,
         "engine": "whisperx",
         "serves": f"WhisperX {model_label(request.app.state.settings.whisperx_model)}",
+        "realtime_sessions": request.app.state.realtime_sessions,
     }

@@ -68,6 +68,24 @@ class Settings(BackendSettings):
     max_form_field_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest total size of the multipart text fields."
     )
+    max_realtime_sessions: int = Field(
+        default=4,
+        ge=1,
+        description="Realtime transcription sessions (WebSocket /v1/realtime) open at once; one more gets an "
+        "error event and close code 1013 (try again later). The model stays loaded while any is open.",
+    )
+    realtime_delta_interval_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="While someone speaks in a realtime session, transcribe the growing turn again after this "
+        "much new audio and send the words two passes agree on as deltas; 0 = deltas only once the turn ends.",
+    )
+    realtime_max_session_seconds: float = Field(
+        default=3600,
+        gt=0,
+        description="Longest a realtime session stays open (OpenAI's limit is 60 minutes); then it gets an "
+        "error event (session_expired) and is closed.",
+    )
 
     @model_validator(mode="after")
     def _overlap_fits(self) -> Settings:

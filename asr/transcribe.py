@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,6 +143,13 @@ def _assign_speakers(diarization: Any, segments: list[dict[str, Any]]) -> list[d
     return result["segments"]
 
 
+async def whisper_model(settings: Settings, session: Session) -> models.WhisperModel:
+    """The Whisper model, loaded in ``session`` if it is not in memory."""
+    return await session.model(
+        models.whisper_key(settings), lambda: models.load_whisper(settings), setting=models.WHISPER_SETTING
+    )
+
+
 class Pipeline:
     """One request's run over the file: fills ``transcript`` and yields each window's segments."""
 
@@ -155,12 +162,28 @@ class Pipeline:
         self._labels = SpeakerLabels()
         self._logged_word_method: str | None = None
 
-    async def run(self, path: Path) -> AsyncIterator[list[dict[str, Any]]]:
-        settings, session = self.settings, self.session
-        windows = audio.windows(
-            path, chunk_seconds=settings.chunk_seconds, overlap_seconds=settings.chunk_overlap_seconds,
-            threshold_seconds=settings.chunk_threshold_seconds, max_seconds=settings.max_audio_seconds,
+    def run(self, path: Path) -> AsyncGenerator[list[dict[str, Any]]]:
+        """Transcribe the file at ``path``, window by window."""
+        settings = self.settings
+        return self._run(
+            audio.windows(
+                path, chunk_seconds=settings.chunk_seconds, overlap_seconds=settings.chunk_overlap_seconds,
+                threshold_seconds=settings.chunk_threshold_seconds, max_seconds=settings.max_audio_seconds,
+            )
         )  # fmt: skip
+
+    def run_samples(self, samples: np.ndarray) -> AsyncGenerator[list[dict[str, Any]]]:
+        """Transcribe 16 kHz samples in memory (a realtime turn) exactly as a file of them."""
+        settings = self.settings
+        return self._run(
+            audio.sample_windows(
+                samples, chunk_seconds=settings.chunk_seconds, overlap_seconds=settings.chunk_overlap_seconds,
+                threshold_seconds=settings.chunk_threshold_seconds,
+            )
+        )  # fmt: skip
+
+    async def _run(self, windows: Iterator[audio.Window]) -> AsyncGenerator[list[dict[str, Any]]]:
+        settings, session = self.settings, self.session
         language = self.params.language
         if self.params.needs_diarization:
             self.transcript.diarization = []
@@ -185,9 +208,7 @@ class Pipeline:
         speech = window.samples[cut - window.offset : next_cut - window.offset]
         span = (cut / audio.SAMPLE_RATE, next_cut / audio.SAMPLE_RATE)
         settings, session, params = self.settings, self.session, self.params
-        whisper = await session.model(
-            models.whisper_key(settings), lambda: models.load_whisper(settings), setting=models.WHISPER_SETTING
-        )
+        whisper = await whisper_model(settings, session)
         segments, self.transcript.language = await session.run(
             _transcribe, whisper, speech, params, language, settings.batch_size, session.token
         )

@@ -8,6 +8,8 @@ One mechanism, used as::
 
 Models are loaded on demand inside the session (so loading is single-flight) and unloaded when
 the session ends (``ttl_seconds == 0``, the default) or once they have been idle for ``ttl``.
+While someone holds ``runtime.kept_loaded()`` (an open realtime transcription session, whose
+turns come seconds apart), nothing is unloaded; the ttl counts from when the last holder leaves.
 """
 
 from __future__ import annotations
@@ -197,6 +199,7 @@ class ModelRuntime:
         self._state: ModelState = "not_loaded"
         self._last_used = 0.0
         self._expiry: asyncio.Task[None] | None = None
+        self._holders = 0
 
     # -- observation ------------------------------------------------------------------------
     @property
@@ -229,11 +232,24 @@ class ModelRuntime:
             with anyio.CancelScope(shield=True):
                 await session.stop()
                 self._last_used = time.monotonic()
-                if self.ttl_seconds <= 0:
+                # While held (kept_loaded), the last holder to leave arms the expiry instead.
+                if not self._holders and self.ttl_seconds <= 0:
                     await self.unload_all()
-                else:
+                elif not self._holders:
                     self._arm_expiry()
             self._lock.release()
+
+    @contextlib.asynccontextmanager
+    async def kept_loaded(self) -> AsyncIterator[None]:
+        """Keep whatever sessions load in memory until the block ends (then the ttl applies)."""
+        self._holders += 1
+        try:
+            yield
+        finally:
+            self._holders -= 1
+            if not self._holders:
+                self._last_used = time.monotonic()
+                self._arm_expiry()  # with ttl 0 too: unloads once no inference runs
 
     async def _admit(self, receive: Receive | None) -> None:
         # Counted before any await, so simultaneous arrivals cannot all slip past the bound.
@@ -311,13 +327,13 @@ class ModelRuntime:
             self._expiry = asyncio.get_running_loop().create_task(self._expire())
 
     async def _expire(self) -> None:
-        while self._models:
+        while self._models and not self._holders:
             idle_for = time.monotonic() - self._last_used
             if idle_for < self.ttl_seconds:
                 await asyncio.sleep(self.ttl_seconds - idle_for)
                 continue
             async with self._lock:  # never unload under a running inference
-                if time.monotonic() - self._last_used >= self.ttl_seconds:
+                if not self._holders and time.monotonic() - self._last_used >= self.ttl_seconds:
                     await self.unload_all()
 
     async def close(self) -> None:

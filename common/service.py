@@ -49,7 +49,9 @@ def model_label(model: str) -> str:
 
 
 class RequestIdMiddleware:
-    """Echo the client's ``x-request-id`` (or make one) and expose it to log records.
+    """Echo the client's ``x-request-id`` (or make one) and expose it to log records; for a
+    WebSocket, to the log records of the whole session (and in the handshake's answer, on servers
+    that send ``websocket.accept`` headers: uvicorn does, Granian does not).
 
     Plain ASGI rather than BaseHTTPMiddleware so streamed bodies pass untouched.
     """
@@ -58,7 +60,7 @@ class RequestIdMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         request_id = ""
@@ -71,10 +73,10 @@ class RequestIdMiddleware:
         encoded = request_id.encode("latin-1")
 
         async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", []) if h[0] != b"x-request-id"]
+            if message["type"] in ("http.response.start", "websocket.accept", "websocket.http.response.start"):
+                headers = [h for h in message.get("headers") or [] if h[0] != b"x-request-id"]
                 headers.append((b"x-request-id", encoded))
-                message["headers"] = headers
+                message = {**message, "headers": headers}
             await send(message)
 
         try:

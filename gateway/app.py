@@ -15,7 +15,7 @@ from gateway.backends import Backend, backend_client
 from gateway.catalog import Catalog
 from gateway.discovery import catalog_watcher
 from gateway.openapi import install_openapi
-from gateway.routes import health, models, speech, transcriptions, voice_consents, voices
+from gateway.routes import health, models, realtime, speech, transcriptions, voice_consents, voices
 from gateway.routes.docs import install_docs
 from gateway.routes.playground import install_playground
 from gateway.settings import Settings
@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.api_key is not None:
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
     app.add_middleware(RequestIdMiddleware)  # outermost: a 401 or 500 carries the request id too
-    for module in (models, transcriptions, speech, voices, voice_consents, health):
+    for module in (models, transcriptions, speech, voices, voice_consents, realtime, health):
         app.include_router(module.router)
     install_docs(app)
     install_playground(app)

@@ -65,6 +65,62 @@ def test_ttl_keeps_model_warm_then_unloads_when_idle() -> None:
     asyncio.run(scenario())
 
 
+def test_kept_loaded_keeps_models_between_sessions_then_ttl_zero_unloads() -> None:
+    """A realtime session holds the model between its turns, even with ttl 0; a file request meanwhile
+    finds it loaded; once the holder leaves, the model goes (after any running inference)."""
+
+    async def scenario() -> None:
+        rt = runtime(ttl=0)
+        loads = 0
+
+        def load() -> object:
+            nonlocal loads
+            loads += 1
+            return object()
+
+        async with rt.kept_loaded():
+            for _ in range(3):
+                async with rt.session() as session:
+                    await session.model("m", load, setting="MODEL")
+                assert rt.state == "ready" and rt.loaded == ["m"]
+            await asyncio.sleep(0.05)
+            assert rt.loaded == ["m"]
+        for _ in range(200):  # unloading frees memory in a thread: poll for the end state
+            if rt.state == "not_loaded":
+                break
+            await asyncio.sleep(0.01)
+        assert loads == 1 and rt.loaded == [] and rt.state == "not_loaded"
+
+    asyncio.run(scenario())
+
+
+def test_kept_loaded_never_unloads_under_a_running_inference() -> None:
+    async def scenario() -> None:
+        rt = runtime(ttl=0)
+        started = asyncio.Event()
+        during: list[list[str]] = []
+
+        async def file_request() -> None:
+            async with rt.session() as session:
+                await session.model("m", object, setting="MODEL")
+                started.set()
+                await session.run(time.sleep, 0.3)
+                during.append(rt.loaded)
+
+        async with rt.kept_loaded():
+            task = asyncio.create_task(file_request())
+            await started.wait()
+        await task  # the holder left while it ran: the model stayed until the request ended
+        assert during == [["m"]]
+        for _ in range(200):
+            if rt.state == "not_loaded":
+                break
+            await asyncio.sleep(0.01)
+        assert rt.loaded == [] and rt.state == "not_loaded"
+
+    asyncio.run(scenario())
+
+
 def test_one_inference_at_a_time_and_queue_overflow_is_429() -> None:
     async def scenario() -> None:
         rt = runtime(max_queue=1, max_wait=5)

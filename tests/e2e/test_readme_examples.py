@@ -25,6 +25,7 @@ from gateway.consent import STATEMENTS
 from tests.conformance.schemas import validate
 from tests.e2e.checks import assert_audio, word_error_rate
 from tests.e2e.stack import LocalStack
+from tests.fixtures.realtime import pcm16, utterance
 from tests.fixtures.speech import SENTENCE, SENTENCES, espeak_file, speech_file
 from tests.servers import REPO
 
@@ -155,7 +156,7 @@ def test_readme_python_sdk_example(coqui_stack: LocalStack, tmp_path: Path) -> N
     Only on the stack with a local aligner: its ``advanced=true`` call needs a wav2vec2 alignment
     model, which the quick start cannot download offline (it answers 503 naming WHISPERX_ALIGN_MODEL).
     """
-    (snippet,) = code_blocks("python")
+    (snippet,) = [block for block in code_blocks("python") if "client.audio" in block]
     shutil.copy(speech_file(SENTENCE, "wav"), tmp_path / "audio.wav")
     script = tmp_path / "example.py"
     script.write_text(LOCAL_URL.sub(coqui_stack.url, snippet))
@@ -211,3 +212,21 @@ def test_readme_custom_voice_flow(coqui_stack: LocalStack, tmp_path: Path) -> No
         "id": ids["voice_1234"], "object": "audio.voice.deleted", "deleted": True
     }  # fmt: skip
     validate("VoiceConsentDeletedResource", answers["DELETE v1/audio/voice_consents/cons_1234"])
+
+
+def test_readme_realtime_example(embedded_stack: LocalStack, tmp_path: Path) -> None:
+    """The README's live transcription snippet (the SDK's realtime client) runs unchanged but for the
+    port: it streams audio.pcm at speaking pace and prints the words, then each turn's transcript."""
+    (snippet,) = [block for block in code_blocks("python") if "client.realtime" in block]
+    samples, rate = utterance(SENTENCES[:2], before=0.5, after=0.5)  # two turns: a 0.6 s pause ends the first
+    (tmp_path / "audio.pcm").write_bytes(pcm16(samples, rate))
+    script = tmp_path / "realtime_example.py"
+    script.write_text(LOCAL_URL.sub(embedded_stack.url, snippet))
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "error:" not in result.stdout, result.stdout
+    turns = re.findall(r"^\[turn (\d)\] (.*)$", result.stdout, re.M)
+    assert [number for number, _ in turns] == ["1", "2"], result.stdout
+    for (_, transcript), sentence in zip(turns, SENTENCES[:2], strict=True):
+        assert word_error_rate(sentence, transcript) <= 0.15, result.stdout
+        assert f"{transcript}\n[turn" in result.stdout  # the deltas, printed as they came, said the same

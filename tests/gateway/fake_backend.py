@@ -9,6 +9,12 @@ text/plain), ``sleep`` (answer after ``seconds``), ``die`` (abort after the firs
 (send the response head, then wait for the release before any audio), ``text``
 (a text/plain transcription), ``statement`` (transcriptions hear the English consent statement).
 ``bytes`` sets the size of the speech audio. Consents and custom voices are kept in memory.
+
+``WebSocket /v1/realtime`` stands in for the ASR service's realtime route: it sends a ``hello``
+event with the query and headers it received, echoes each text frame as ``{"type": "echo",
+"text"}`` and each binary frame as is, closes with code N on the text ``close:N``, and on
+``flood:N`` sends N-byte frames until the client stops reading (``GET /_flood`` says how many
+bytes it got out). How the client closed is recorded (``/_requests``).
 """
 
 from __future__ import annotations
@@ -22,12 +28,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response, WebSocket
 from fastapi.responses import JSONResponse, StreamingResponse
 
 AUDIO_CHUNK = b"RIFF" + bytes(range(256)) * 16
 app = FastAPI()
 records: list[dict[str, Any]] = []
+flooded = {"bytes": 0}
 consents: dict[str, dict[str, Any]] = {}
 voice_store: dict[str, dict[str, Any]] = {}
 STATEMENT = "I am the owner of this voice and I consent to its use for creating a synthetic voice."
@@ -62,9 +69,15 @@ async def list_requests() -> list[dict[str, Any]]:
     return records
 
 
+@app.get("/_flood")
+async def flood_count() -> dict[str, int]:
+    return flooded
+
+
 @app.post("/_reset")
 async def reset() -> dict[str, str]:
     records.clear()
+    flooded["bytes"] = 0
     release.clear()
     behaviour.clear()
     consents.clear()
@@ -235,6 +248,32 @@ async def delete_voice(voice_id: str, request: Request) -> Response:
     if voice_store.pop(voice_id, None) is None:
         return _not_found("voice")
     return JSONResponse({"id": voice_id, "object": "audio.voice.deleted", "deleted": True})
+
+
+@app.websocket("/v1/realtime")
+async def realtime(websocket: WebSocket) -> None:
+    entry = {"path": "/v1/realtime", "query": str(websocket.query_params), "headers": dict(websocket.headers)}
+    records.append(entry)
+    await websocket.accept()
+    await websocket.send_json({"type": "hello", "query": entry["query"], "headers": entry["headers"]})
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            entry["client_close"] = message.get("code")
+            return
+        if message.get("bytes") is not None:
+            await websocket.send_bytes(message["bytes"])
+            continue
+        text = message["text"]
+        if text.startswith("close:"):
+            await websocket.close(int(text.removeprefix("close:")), "closed by the backend")
+            return
+        if text.startswith("flood:"):
+            frame = os.urandom(int(text.removeprefix("flood:")))  # incompressible: deflate cannot hide it
+            while True:  # blocks once the gateway stops taking frames
+                await websocket.send_bytes(frame)
+                flooded["bytes"] += len(frame)
+        await websocket.send_json({"type": "echo", "text": text})
 
 
 if __name__ == "__main__":

@@ -1,0 +1,102 @@
+"""The input audio of a realtime session: appended bytes decoded to 16 kHz, and the buffer they
+wait in until a turn is committed.
+
+Clients send 24 kHz 16-bit PCM or 8 kHz G.711 (μ-law, A-law). Both are decoded and resampled
+with FFmpeg's own decoders and resampler (PyAV), one stateful resampler per session, so audio
+split across appends at any byte comes out exactly as if it had been sent in one piece.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from asr.audio import SAMPLE_RATE
+from asr.realtime.config import G711_RATE, PCM_RATE, Format
+
+_G711_CODECS = {"audio/pcmu": "pcm_mulaw", "audio/pcma": "pcm_alaw"}
+
+
+class InputDecoder:
+    """Bytes of one session's audio, in its configured format, to 16 kHz mono int16."""
+
+    def __init__(self, fmt: Format) -> None:
+        import av
+
+        self.format = fmt
+        self._codec = None
+        if fmt in _G711_CODECS:
+            self._codec = av.CodecContext.create(_G711_CODECS[fmt], "r")
+            self._codec.sample_rate = G711_RATE
+            self._codec.layout = "mono"
+        self._rate = PCM_RATE if self._codec is None else G711_RATE
+        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        self._odd_byte = b""  # half a 16-bit sample, completed by the next append
+
+    def decode(self, data: bytes) -> np.ndarray:
+        import av
+
+        if self._codec is not None:
+            frames = self._codec.decode(av.Packet(data))
+        else:
+            data = self._odd_byte + data
+            usable = len(data) - len(data) % 2
+            self._odd_byte = data[usable:]
+            pcm = np.frombuffer(data[:usable], dtype="<i2")
+            if not len(pcm):
+                return np.zeros(0, np.int16)
+            frame = av.AudioFrame.from_ndarray(pcm[None, :], format="s16", layout="mono")
+            frame.sample_rate = self._rate
+            frames = [frame]
+        out = [resampled.to_ndarray().reshape(-1) for frame in frames for resampled in self._resampler.resample(frame)]
+        return np.concatenate(out) if out else np.zeros(0, np.int16)
+
+
+def to_float(samples: np.ndarray) -> np.ndarray:
+    return samples.astype(np.float32) / 32768.0
+
+
+class SampleBuffer:
+    """The input audio buffer: int16 samples from ``start`` to ``end``, counted in samples since the
+    session began (so the VAD's positions and OpenAI's ``audio_*_ms`` refer to the same clock)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit  # most samples it holds; 0: no limit
+        self.start = 0
+        self._parts: list[np.ndarray] = []
+        self._size = 0
+
+    @property
+    def end(self) -> int:
+        return self.start + self._size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def fits(self, count: int) -> bool:
+        return not self.limit or self._size + count <= self.limit
+
+    def append(self, samples: np.ndarray) -> None:
+        if len(samples):
+            self._parts.append(samples)
+            self._size += len(samples)
+
+    def _joined(self) -> np.ndarray:
+        if len(self._parts) != 1:
+            self._parts = [np.concatenate(self._parts) if self._parts else np.zeros(0, np.int16)]
+        return self._parts[0]
+
+    def slice(self, begin: int, until: int) -> np.ndarray:
+        """float32 copy of the samples in [begin, until) (clipped to what the buffer holds)."""
+        joined = self._joined()
+        return to_float(joined[max(begin, self.start) - self.start : min(until, self.end) - self.start])
+
+    def drop(self, until: int) -> None:
+        """Forget everything before ``until``."""
+        count = min(max(until - self.start, 0), self._size)
+        if count:
+            self._parts = [self._joined()[count:].copy()]  # copy: release the dropped samples
+            self._size -= count
+            self.start += count
+
+    def clear(self) -> None:
+        self.drop(self.end)

@@ -1,0 +1,45 @@
+"""WebSocket /v1/realtime: OpenAI Realtime transcription sessions, relayed to the ASR service.
+
+The session (its configuration, audio buffer, VAD and transcriptions) lives in the ASR service;
+the gateway checks the API key (``gateway.auth``, before the upgrade), opens the same route on
+the ASR service and relays frames both ways (``gateway.websocket_relay``).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, WebSocket
+
+from common.errors import APIError
+from common.service import REQUEST_ID_HEADER, request_id_var
+from gateway.websocket_relay import backend_socket, refuse, relay
+
+router = APIRouter(tags=["realtime"])
+PATH = "/v1/realtime"  # the same on the ASR service
+SUBPROTOCOL = "realtime"  # offered by OpenAI's browser clients (with the key as openai-insecure-api-key.<key>)
+BETA_SUBPROTOCOL = "openai-beta.realtime-v1"  # how a browser says OpenAI-Beta: realtime=v1
+BETA_HEADER = "realtime=v1"
+
+
+def _backend_url(base_url: str, query: bytes) -> str:
+    scheme, _, rest = base_url.partition("://")
+    ws_scheme = "wss" if scheme == "https" else "ws"
+    return f"{ws_scheme}://{rest}{PATH}" + (f"?{query.decode('latin-1')}" if query else "")
+
+
+@router.websocket(PATH)
+async def realtime(websocket: WebSocket) -> None:
+    state = websocket.app.state
+    offered = websocket.scope.get("subprotocols", [])
+    headers = [(REQUEST_ID_HEADER, request_id_var.get())]
+    if BETA_SUBPROTOCOL in offered or websocket.headers.get("openai-beta", "").strip().lower() == BETA_HEADER:
+        headers.append(("OpenAI-Beta", BETA_HEADER))  # the ASR service answers in the beta shapes
+    url = _backend_url(state.asr.base_url, websocket.scope.get("query_string", b""))
+    settings = state.settings
+    try:
+        async with backend_socket(
+            state.asr.label, url, headers=headers, timeout=settings.connect_timeout_seconds
+        ) as upstream:
+            await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+            await relay(websocket, upstream)
+    except APIError as error:  # only opening the backend's socket raises it: the client is not accepted yet
+        await refuse(websocket, error)

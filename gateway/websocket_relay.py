@@ -1,0 +1,126 @@
+"""Relaying a client's WebSocket to a backend's, frame by frame, both ways.
+
+The gateway keeps no session state and never looks inside the frames. The backend connection is
+opened before the client's upgrade is accepted, so a backend that cannot be reached is a plain
+HTTP refusal (502, or 504 when it does not answer in CONNECT_TIMEOUT_SECONDS) in the error
+envelope. Then each direction is one loop that writes a frame before it reads the next: a side
+that reads slowly slows the other side's sender down (TCP backpressure) instead of filling memory.
+When either side closes, the other is closed with the same code and reason.
+
+The backend client is the ``websockets`` package; the client side uses only Starlette's (ASGI)
+WebSocket API, so any ASGI server can run the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected, WebSocketState
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from common.errors import APIError
+
+log = logging.getLogger(__name__)
+
+CLIENT_GONE = (WebSocketDisconnect, WebSocketDisconnected)
+# Close codes that say what happened but may not be sent in a close frame (RFC 6455 7.4.1).
+UNSENDABLE = frozenset({1005, 1006, 1015})
+
+
+async def refuse(websocket: WebSocket, error: APIError) -> None:
+    """Answer the upgrade with ``error`` as an HTTP response (where the server supports it), else
+    close the handshake with 1011 (or 1008 for a refused key)."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await error.response()(websocket.scope, websocket.receive, websocket.send)
+    else:
+        await websocket.close(1008 if error.status in (401, 403) else 1011, error.message[:120])
+
+
+@contextlib.asynccontextmanager
+async def backend_socket(
+    label: str, url: str, *, headers: Sequence[tuple[str, str]], timeout: float
+) -> AsyncIterator[ClientConnection]:
+    """The backend's WebSocket at ``url``; failing to open it is the APIError a client should see."""
+    try:
+        upstream = await connect(
+            url,
+            additional_headers=list(headers),
+            open_timeout=timeout,
+            proxy=None,  # a backend is reached directly, whatever the environment's proxy settings
+            compression=None,  # loopback or a private network: deflate would only cost CPU
+            max_size=None,  # the backend is ours; the client-facing server bounds what clients send
+            user_agent_header=None,
+        )
+    except TimeoutError as exc:
+        raise APIError(
+            504, f"{label} backend did not accept the WebSocket within {timeout:g} s.", code="backend_timeout"
+        ) from exc
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        raise APIError(
+            502, f"{label} backend refused the WebSocket (HTTP {status}) [{url}].", code="backend_error"
+        ) from exc
+    except (OSError, InvalidHandshake) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        log.warning("%s backend WebSocket failed: %s [%s]", label, reason, url)
+        raise APIError(502, f"{label} backend request failed: {reason} [{url}]", code="backend_unreachable") from exc
+    async with upstream:
+        yield upstream
+
+
+async def relay(websocket: WebSocket, upstream: ClientConnection) -> None:
+    """Pass frames between the accepted ``websocket`` and ``upstream`` until one side closes,
+    then close the other the same way."""
+    client_close: list[tuple[int, str]] = []
+    tasks = [
+        asyncio.create_task(_client_to_backend(websocket, upstream, client_close)),
+        asyncio.create_task(_backend_to_client(websocket, upstream)),
+    ]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        code, reason = client_close[0] if client_close else (1001, "client gone")
+        await upstream.close(_sendable(code, 1001), reason)
+        if (
+            websocket.client_state == WebSocketState.CONNECTED
+            and websocket.application_state == WebSocketState.CONNECTED
+        ):
+            with contextlib.suppress(*CLIENT_GONE, RuntimeError):
+                await websocket.close(_sendable(upstream.close_code, 1011), upstream.close_reason or "")
+
+
+async def _client_to_backend(websocket: WebSocket, upstream: ClientConnection, closed: list[tuple[int, str]]) -> None:
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                closed.append((message.get("code", 1000), message.get("reason") or ""))
+                return
+            if message.get("text") is not None:
+                await upstream.send(message["text"])
+            elif message.get("bytes") is not None:
+                await upstream.send(message["bytes"])
+    except (ConnectionClosed, *CLIENT_GONE):
+        return
+
+
+async def _backend_to_client(websocket: WebSocket, upstream: ClientConnection) -> None:
+    try:
+        async for message in upstream:
+            if isinstance(message, str):
+                await websocket.send_text(message)
+            else:
+                await websocket.send_bytes(message)
+    except (ConnectionClosed, *CLIENT_GONE):
+        return
+
+
+def _sendable(code: int | None, fallback: int) -> int:
+    return fallback if code is None or code in UNSENDABLE else code

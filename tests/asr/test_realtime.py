@@ -1,0 +1,426 @@
+"""Realtime transcription sessions on the ASR service (WebSocket /v1/realtime): real tiny.en, real
+Silero VAD, real Piper speech, driven by the official OpenAI SDK's realtime client and by a plain
+``websockets`` client. Every server event is checked against OpenAI's published schema.
+
+Audio is sent as fast as the socket takes it (the VAD works on audio time, not wall time); the
+timing of deltas while someone speaks is tested at real-time pace end to end
+(tests/e2e/test_realtime.py). The server here unloads its model when idle (MODEL_TTL_SECONDS=0)
+and allows two sessions and 6 s turns, so those limits are cheap to reach.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from openai import AsyncOpenAI
+from websockets.exceptions import ConnectionClosed
+
+from tests.asr.conftest import asr_env, transcribe
+from tests.asr.test_transcription import MAX_WER, wer
+from tests.fixtures.realtime import RealtimeClient, append, check_event, g711, pcm16, utterance
+from tests.fixtures.speech import SENTENCE, SENTENCES, Engine, speech, speech_file
+from tests.servers import Server, run_service, wait_model_state
+
+MAX_AUDIO_SECONDS = 6
+MANUAL = {"type": "session.update", "session": {"type": "transcription", "audio": {"input": {"turn_detection": None}}}}
+
+
+@pytest.fixture(scope="module")
+def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("realtime-asr")
+    env = asr_env(
+        tmp, MODEL_TTL_SECONDS="0", MAX_REALTIME_SESSIONS="2", MAX_AUDIO_SECONDS=str(MAX_AUDIO_SECONDS)
+    )  # fmt: skip
+    with run_service("asr", env, tmp_dir=tmp) as server:
+        yield server
+
+
+def ws_url(server: Server, query: str = "intent=transcription") -> str:
+    return server.url.replace("http://", "ws://") + "/v1/realtime" + (f"?{query}" if query else "")
+
+
+def health(server: Server) -> dict[str, Any]:
+    return httpx.get(f"{server.url}/healthz").json()
+
+
+def wait_sessions(server: Server, count: int, timeout: float = 30) -> int:
+    deadline = time.monotonic() + timeout
+    while (open_now := health(server)["realtime_sessions"]) != count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return open_now
+
+
+async def completed_turns(client: RealtimeClient, count: int) -> list[dict[str, Any]]:
+    turns = []
+    while len(turns) < count:
+        event = await client.recv(120)
+        assert event["type"] not in ("error", "conversation.item.input_audio_transcription.failed"), event
+        if event["type"] == "conversation.item.input_audio_transcription.completed":
+            turns.append(event)
+    return turns
+
+
+def deltas_of(events: list[dict[str, Any]], item_id: str) -> str:
+    kind = "conversation.item.input_audio_transcription.delta"
+    return "".join(e["delta"] for e in events if e["type"] == kind and e["item_id"] == item_id)
+
+
+def test_sdk_client_two_turns_with_server_vad(rt: Server) -> None:
+    """The official SDK's realtime client: configure, stream two sentences with a pause, get two
+    items, each speech_started -> speech_stopped -> committed -> deltas -> completed."""
+    samples, rate = utterance(SENTENCES[0], before=1.0, after=1.2)
+    second, _ = utterance(SENTENCES[1], before=0, after=1.5)
+    audio = pcm16(np.concatenate([samples, second]), rate)
+
+    async def scenario() -> list[dict[str, Any]]:
+        client = AsyncOpenAI(base_url=f"{rt.url}/v1", api_key="not-checked-by-the-asr-service", max_retries=0)
+        events: list[dict[str, Any]] = []
+        async with client.realtime.connect(extra_query={"intent": "transcription"}) as connection:
+
+            async def receive() -> dict[str, Any]:
+                raw = await asyncio.wait_for(connection.recv_bytes(), 120)
+                event = json.loads(raw)
+                check_event(event)
+                assert connection.parse_event(raw).type == event["type"]  # the SDK's own model for it
+                events.append(event)
+                return event
+
+            assert (await receive())["type"] == "session.created"
+            await connection.session.update(
+                session={
+                    "type": "transcription",
+                    "audio": {
+                        "input": {
+                            "format": {"type": "audio/pcm", "rate": 24000},
+                            "transcription": {"model": "whisper-1", "language": "en"},
+                            "turn_detection": {"type": "server_vad", "silence_duration_ms": 600},
+                        }
+                    },
+                }
+            )
+            updated = await receive()
+            assert updated["type"] == "session.updated", updated
+            vad = updated["session"]["audio"]["input"]["turn_detection"]
+            assert vad == {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 600}
+            for start in range(0, len(audio), 9600):  # 200 ms a message
+                await connection.input_audio_buffer.append(audio=append(audio[start : start + 9600])["audio"])
+            done = 0
+            while done < 2:
+                done += (await receive())["type"] == "conversation.item.input_audio_transcription.completed"
+        return events
+
+    events = asyncio.run(scenario())
+    kinds = [e["type"] for e in events if e["type"] != "conversation.item.input_audio_transcription.delta"]
+    assert "error" not in kinds and "conversation.item.input_audio_transcription.failed" not in kinds, events
+    started = [e for e in events if e["type"] == "input_audio_buffer.speech_started"]
+    assert len(started) == 2, kinds
+    previous = None
+    for sentence, start in zip(SENTENCES[:2], started, strict=True):
+        item = start["item_id"]
+        mine = [e for e in events if e.get("item_id") == item]
+        order = [e["type"] for e in mine if e["type"] != "conversation.item.input_audio_transcription.delta"]
+        assert order == [
+            "input_audio_buffer.speech_started",
+            "input_audio_buffer.speech_stopped",
+            "input_audio_buffer.committed",
+            "conversation.item.input_audio_transcription.completed",
+        ], order
+        by_type = {e["type"]: e for e in mine}
+        stopped = by_type["input_audio_buffer.speech_stopped"]
+        committed = by_type["input_audio_buffer.committed"]
+        completed = by_type["conversation.item.input_audio_transcription.completed"]
+        assert committed["previous_item_id"] == previous
+        previous = item
+        assert wer(completed["transcript"], sentence) <= MAX_WER, completed["transcript"]
+        assert deltas_of(events, item) == completed["transcript"]  # never taken back, nothing missing
+        seconds = (stopped["audio_end_ms"] - start["audio_start_ms"]) / 1000
+        assert completed["usage"]["type"] == "duration" and abs(completed["usage"]["seconds"] - seconds) < 0.05
+    # the first speech begins 1.0 s in; the turn's audio starts prefix_padding_ms (300) earlier
+    assert 500 <= started[0]["audio_start_ms"] <= 900, started[0]
+
+
+def test_manual_commit_clear_and_the_session_config(rt: Server) -> None:
+    samples, rate = utterance(SENTENCE, before=0.3, after=0.3)
+    audio = pcm16(samples, rate)
+
+    async def scenario() -> None:
+        async with RealtimeClient(ws_url(rt)) as client:
+            created = await client.next("session.created")
+            assert created["session"]["audio"]["input"]["turn_detection"]["type"] == "server_vad"  # OpenAI's default
+            await client.send(MANUAL)
+            updated = (await client.next("session.updated"))["session"]
+            assert updated["audio"]["input"]["turn_detection"] is None
+            assert updated["audio"]["input"]["transcription"] == {"model": "whisper-1"}  # the rest unchanged
+            assert updated["id"] == created["session"]["id"]
+
+            await client.stream(audio[: len(audio) // 2])
+            await client.send({"type": "input_audio_buffer.clear"})
+            await client.next("input_audio_buffer.cleared")
+            await client.send({"type": "input_audio_buffer.commit", "event_id": "evt_commit_1"})
+            error = (await client.next("error"))["error"]
+            assert error["code"] == "input_audio_buffer_commit_empty" and error["event_id"] == "evt_commit_1"
+
+            await client.stream(audio)
+            await client.send({"type": "input_audio_buffer.commit"})
+            committed = await client.next("input_audio_buffer.committed")
+            completed = (await completed_turns(client, 1))[0]
+            assert completed["item_id"] == committed["item_id"]
+            assert wer(completed["transcript"], SENTENCE) <= MAX_WER, completed["transcript"]
+            assert deltas_of(client.received, committed["item_id"]) == completed["transcript"]
+            assert not [e for e in client.received if e["type"].startswith("input_audio_buffer.speech")]
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("fmt", "engine", "sentence", "max_wer"),
+    [
+        ("audio/pcmu", "piper", SENTENCES[1], MAX_WER),
+        # espeak-ng's robotic voice through an 8 kHz telephone codec: tiny.en slips on a word or two
+        ("audio/pcma", "espeak", SENTENCES[3], 0.25),
+    ],
+)
+def test_g711_input(rt: Server, fmt: str, engine: Engine, sentence: str, max_wer: float) -> None:
+    samples, rate = speech(sentence, engine)
+    pad = np.zeros(int(0.3 * rate), np.float32)
+    audio = g711(np.concatenate([pad, samples, pad]), rate, fmt)
+
+    async def scenario() -> str:
+        async with RealtimeClient(ws_url(rt)) as client:
+            session = {"type": "transcription", "audio": {"input": {"format": {"type": fmt}, "turn_detection": None}}}
+            await client.send({"type": "session.update", "session": session})
+            assert (await client.next("session.updated"))["session"]["audio"]["input"]["format"] == {"type": fmt}
+            await client.stream(audio, bytes_per_ms=8)
+            await client.send({"type": "input_audio_buffer.commit"})
+            return (await completed_turns(client, 1))[0]["transcript"]
+
+    transcript = asyncio.run(scenario())
+    assert wer(transcript, sentence) <= max_wer, transcript
+
+
+def test_beta_client_gets_the_beta_shapes(rt: Server) -> None:
+    """A beta client (OpenAI-Beta: realtime=v1) configures with transcription_session.update."""
+
+    async def scenario() -> None:
+        async with RealtimeClient(ws_url(rt), headers={"OpenAI-Beta": "realtime=v1"}) as client:
+            created = (await client.next("transcription_session.created"))["session"]
+            assert created["input_audio_format"] == "pcm16"
+            update = {
+                "type": "transcription_session.update",
+                "session": {
+                    "input_audio_format": "g711_ulaw",
+                    "input_audio_transcription": {"model": "whisper-1", "language": "en", "prompt": "Fox, dog."},
+                    "turn_detection": {"type": "server_vad", "threshold": 0.6},
+                    "input_audio_noise_reduction": {"type": "near_field"},
+                    "include": ["item.input_audio_transcription.logprobs"],
+                },
+            }
+            await client.send(update)
+            session = (await client.next("transcription_session.updated"))["session"]
+            assert session["input_audio_format"] == "g711_ulaw"
+            assert session["input_audio_transcription"] == {
+                "model": "whisper-1",
+                "language": "en",
+                "prompt": "Fox, dog.",
+            }
+            assert session["turn_detection"] == {
+                "type": "server_vad", "threshold": 0.6, "prefix_padding_ms": 300, "silence_duration_ms": 500,
+            }  # fmt: skip
+            await client.send({"type": "transcription_session.update", "session": {"turn_detection": None}})
+            assert (await client.next("transcription_session.updated"))["session"]["turn_detection"] is None
+
+    asyncio.run(scenario())
+
+
+BAD_EVENTS: list[tuple[str | bytes, str, str | None]] = [
+    ("not json", "invalid_json", None),
+    (b"\x00binary", "invalid_json", None),
+    ('{"type": "response.create", "event_id": "e1"}', "invalid_value", "type"),
+    ('{"type": "input_audio_buffer.append", "audio": "@@not base64@@"}', "invalid_value", "audio"),
+    ('{"type": "input_audio_buffer.append"}', "missing_required_parameter", "audio"),
+    (
+        '{"type": "session.update", "session": {"type": "transcription", "tools": []}}',
+        "unknown_parameter", "session.tools",
+    ),
+    ('{"type": "session.update", "session": {"type": "realtime"}}', "invalid_value", "session.type"),
+    ('{"type": "session.update", "session": {"audio": {}}}', "missing_required_parameter", "session.type"),
+    (
+        '{"type": "session.update", "session": {"type": "transcription", "audio": {"input": '
+        '{"turn_detection": {"type": "semantic_vad"}}}}}',
+        "invalid_value", "session.audio.input.turn_detection.type",
+    ),
+    (
+        '{"type": "session.update", "session": {"type": "transcription", "audio": {"input": '
+        '{"turn_detection": {"type": "server_vad", "threshold": 2}}}}}',
+        "invalid_value", "session.audio.input.turn_detection.threshold",
+    ),
+    (
+        '{"type": "session.update", "session": {"type": "transcription", "audio": {"input": '
+        '{"format": {"type": "audio/pcm", "rate": 16000}}}}}',
+        "invalid_value", "session.audio.input.format.rate",
+    ),
+    (
+        '{"type": "session.update", "session": {"type": "transcription", "audio": {"input": '
+        '{"format": {"type": "audio/wav"}}}}}',
+        "invalid_value", "session.audio.input.format.type",
+    ),
+    (
+        '{"type": "session.update", "session": {"type": "transcription", "audio": {"input": '
+        '{"transcription": {"model": "gpt-4o-transcribe"}}}}}',
+        "model_not_found", "session.audio.input.transcription.model",
+    ),
+    (
+        '{"type": "session.update", "session": {"type": "transcription", "audio": {"input": '
+        '{"transcription": {"language": "xx"}}}}}',
+        "unsupported_language", "session.audio.input.transcription.language",
+    ),
+    ('{"type": "transcription_session.update", "session": {"input_audio_format": "opus"}}', "invalid_value",
+     "session.input_audio_format"),
+    ('{"type": "input_audio_buffer.commit"}', "input_audio_buffer_commit_empty", None),
+]  # fmt: skip
+
+
+def test_bad_input_gets_an_error_event_and_the_session_goes_on(rt: Server) -> None:
+    async def scenario() -> None:
+        async with RealtimeClient(ws_url(rt)) as client:
+            default = (await client.next("session.created"))["session"]
+            for message, code, param in BAD_EVENTS:
+                await client.ws.send(message)
+                event = await client.recv()
+                assert event["type"] == "error", (message, event)
+                error = event["error"]
+                assert (error["code"], error["param"]) == (code, param), (message, error)
+                assert error["type"] == "invalid_request_error" and error["message"]
+                if isinstance(message, str) and '"event_id": "e1"' in message:
+                    assert error["event_id"] == "e1"
+            # nothing was changed by the refused updates, and the session still answers
+            await client.send({"type": "session.update", "session": {"type": "transcription"}})
+            assert (await client.next("session.updated"))["session"]["audio"] == default["audio"]
+
+    asyncio.run(scenario())
+
+
+def test_a_turn_past_max_audio_seconds(rt: Server) -> None:
+    """Manual commits: an append that would take the buffer past MAX_AUDIO_SECONDS is refused and
+    the buffer kept. Server VAD: someone speaking that long has the turn committed at the limit."""
+    two, rate = utterance(SENTENCES[:2], before=0.5, after=2.5)  # ~7 s of speech, one short pause
+    assert len(two) / rate - 3 > MAX_AUDIO_SECONDS
+    speech = pcm16(two, rate)
+
+    async def scenario() -> None:
+        async with RealtimeClient(ws_url(rt)) as client:
+            await client.send(MANUAL)
+            await client.next("session.updated")
+            await client.stream(speech[: 48 * 2000])  # 2 s
+            await client.send(append(speech[48 * 2000 : 48 * 7000]))  # 5 s more: 7 s > 6 s
+            error = (await client.next("error"))["error"]
+            assert (error["code"], error["param"]) == ("audio_too_long", "audio")
+            assert "MAX_AUDIO_SECONDS" in error["message"]
+            await client.send({"type": "input_audio_buffer.commit"})
+            committed = await client.next("input_audio_buffer.committed")
+            completed = (await completed_turns(client, 1))[0]
+            assert completed["item_id"] == committed["item_id"]
+            assert completed["usage"]["seconds"] == pytest.approx(2, abs=0.05)
+
+            vad = {"type": "server_vad", "silence_duration_ms": 2000}  # the pause between sentences does not end it
+            session = {"type": "transcription", "audio": {"input": {"turn_detection": vad}}}
+            await client.send({"type": "session.update", "session": session})
+            await client.next("session.updated")
+            await client.stream(speech, chunk_ms=500)
+            cut = await client.next("error")
+            assert cut["error"]["code"] == "audio_too_long" and "committed" in cut["error"]["message"]
+            turns = await completed_turns(client, 2)
+            assert turns[0]["usage"]["seconds"] == pytest.approx(MAX_AUDIO_SECONDS, abs=0.6)
+            heard = " ".join(turn["transcript"] for turn in turns)
+            assert wer(heard, " ".join(SENTENCES[:2])) <= 0.25, heard  # a word may be cut at the limit
+
+    asyncio.run(scenario())
+
+
+def test_sessions_are_bounded_and_keep_the_model_loaded(rt: Server) -> None:
+    """MAX_REALTIME_SESSIONS=2: a third gets an error event and close code 1013. With MODEL_TTL_SECONDS=0
+    the model is loaded when a session opens, stays loaded while any is open, and goes when none is."""
+
+    async def scenario() -> None:
+        async with RealtimeClient(ws_url(rt)) as first, RealtimeClient(ws_url(rt)) as second:
+            await first.next("session.created")
+            await second.next("session.created")
+            async with RealtimeClient(ws_url(rt)) as third:
+                refused = await third.recv()
+                assert refused["type"] == "error" and refused["error"]["code"] == "session_limit_reached"
+                assert "MAX_REALTIME_SESSIONS" in refused["error"]["message"]
+                with pytest.raises(ConnectionClosed):
+                    await third.recv(10)
+                assert third.ws.close_code == 1013
+            assert await asyncio.to_thread(wait_model_state, rt, "ready", 60) == "ready"
+            await asyncio.sleep(1.0)
+            assert health(rt)["model"] == "ready"  # between turns, with nothing to transcribe
+            assert health(rt)["realtime_sessions"] == 2
+        assert await asyncio.to_thread(wait_sessions, rt, 0) == 0
+        assert await asyncio.to_thread(wait_model_state, rt, "not_loaded", 30) == "not_loaded"
+        async with RealtimeClient(ws_url(rt)) as again:  # a slot is free again
+            await again.next("session.created")
+
+    asyncio.run(scenario())
+
+
+def test_a_client_that_vanishes_mid_turn_frees_everything(rt: Server) -> None:
+    samples, rate = utterance(SENTENCES[0], before=0.2, after=0.2)
+
+    async def scenario() -> None:
+        async with RealtimeClient(ws_url(rt)) as client:
+            await client.send(MANUAL)
+            await client.next("session.updated")
+            await client.stream(pcm16(samples, rate), chunk_ms=1000)
+            await client.send({"type": "input_audio_buffer.commit"})
+            await client.next("input_audio_buffer.committed")
+            client.ws.transport.abort()  # gone without a close frame, while its turn is transcribed
+
+    asyncio.run(scenario())
+    assert wait_sessions(rt, 0) == 0
+    assert wait_model_state(rt, "not_loaded", 60) == "not_loaded"  # its turn's job ended, the slot is free
+    response = transcribe(rt, speech_file(SENTENCE), timeout=60)
+    assert response.status_code == 200 and wer(response.json()["text"], SENTENCE) <= MAX_WER
+
+
+def test_other_session_types_are_refused(rt: Server) -> None:
+    async def scenario() -> None:
+        async with RealtimeClient(ws_url(rt, "intent=conversation")) as client:
+            error = (await client.recv())["error"]
+            assert (error["code"], error["param"]) == ("invalid_value", "intent")
+            with pytest.raises(ConnectionClosed):
+                await client.recv(10)
+            assert client.ws.close_code == 1008
+
+    asyncio.run(scenario())
+
+
+def test_a_model_that_cannot_load_fails_the_turn(tmp_path: Path) -> None:
+    """The model path does not exist: the session says so at once, and a committed turn fails."""
+    samples, rate = utterance(SENTENCE, before=0.2, after=0.2)
+    env = asr_env(tmp_path, WHISPERX_MODEL=str(tmp_path / "no-such-model"), MODEL_TTL_SECONDS="0")
+
+    async def scenario(server: Server) -> None:
+        async with RealtimeClient(ws_url(server)) as client:
+            await client.next("session.created")
+            preload = (await client.next("error", 120))["error"]
+            assert preload["code"] == "model_unavailable" and "WHISPERX_MODEL" in preload["message"]
+            await client.send(MANUAL)
+            await client.next("session.updated")
+            await client.stream(pcm16(samples, rate))
+            await client.send({"type": "input_audio_buffer.commit"})
+            committed = await client.next("input_audio_buffer.committed")
+            failed = await client.next("conversation.item.input_audio_transcription.failed", 120)
+            assert failed["item_id"] == committed["item_id"]
+            assert failed["error"]["code"] == "model_unavailable" and failed["error"]["type"] == "server_error"
+
+    with run_service("asr", env, tmp_dir=tmp_path) as server:
+        asyncio.run(scenario(server))

@@ -1,0 +1,89 @@
+"""Live transcription through the gateway with the official OpenAI SDK's realtime client, on the quick
+start (README command 1: gateway, ASR on tiny.en, Piper TTS).
+
+The client streams real Piper speech at real-time pace, 100 ms a message, with silence around it,
+as a microphone would: the words must start arriving while the person is still speaking, and the
+turn must end with the whole transcript. Every event is checked against OpenAI's schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import httpx
+from openai import AsyncOpenAI
+
+from tests.e2e.checks import word_error_rate
+from tests.e2e.stack import LocalStack
+from tests.fixtures.realtime import append, check_event, pcm16, utterance
+from tests.fixtures.speech import SENTENCE, SENTENCES
+
+BEFORE, AFTER = 1.0, 1.5
+CHUNK = 4800  # 100 ms of 24 kHz 16-bit audio
+# One turn of ~8.8 s: Piper pauses less than the 500 ms of silence that ends a turn between sentences.
+UTTERANCE = " ".join(SENTENCES[:3])
+
+
+def test_words_arrive_while_the_speaker_is_still_speaking(embedded_stack: LocalStack) -> None:
+    samples, rate = utterance(UTTERANCE, before=BEFORE, after=AFTER)
+    audio = pcm16(samples, rate)
+    speech_seconds = len(samples) / rate - BEFORE - AFTER
+    asr_health = f"{embedded_stack.service_url('asr')}/healthz"
+
+    async def scenario() -> tuple[list[tuple[float, dict[str, Any]]], float]:
+        client = AsyncOpenAI(base_url=f"{embedded_stack.url}/v1", api_key="any-key", max_retries=0)
+        events: list[tuple[float, dict[str, Any]]] = []
+        async with client.realtime.connect(extra_query={"intent": "transcription"}) as connection:
+
+            async def receive() -> dict[str, Any]:
+                raw = await asyncio.wait_for(connection.recv_bytes(), 120)
+                event = json.loads(raw)
+                check_event(event)
+                assert connection.parse_event(raw).type == event["type"]
+                events.append((time.monotonic(), event))
+                return event
+
+            assert (await receive())["type"] == "session.created"
+            session = {"type": "transcription", "audio": {"input": {"transcription": {"model": "whisper-1"}}}}
+            await connection.session.update(session=session)
+            assert (await receive())["type"] == "session.updated"
+            # The session loads the model when it opens, and a model's first inference is slow
+            # (buffers, kernels): a first turn, sent at once, gets both out of the way. This test
+            # is about the turns after it.
+            async with httpx.AsyncClient() as http:
+                while (await http.get(asr_health)).json()["model"] != "ready":
+                    await asyncio.sleep(0.1)
+            warm_up, warm_rate = utterance(SENTENCE, before=0.2, after=0.8)
+            await connection.input_audio_buffer.append(audio=append(pcm16(warm_up, warm_rate))["audio"])
+            while (await receive())["type"] != "conversation.item.input_audio_transcription.completed":
+                pass
+            events.clear()
+
+            started = time.monotonic()
+
+            async def microphone() -> None:
+                for index, offset in enumerate(range(0, len(audio), CHUNK)):
+                    await connection.input_audio_buffer.append(audio=append(audio[offset : offset + CHUNK])["audio"])
+                    await asyncio.sleep(max(0.0, started + (index + 1) * 0.1 - time.monotonic()))
+
+            sending = asyncio.create_task(microphone())
+            while (await receive())["type"] != "conversation.item.input_audio_transcription.completed":
+                pass
+            await sending
+        return events, started + BEFORE + speech_seconds
+
+    events, speech_ended = asyncio.run(scenario())
+    kinds = [event["type"] for _, event in events]
+    assert "error" not in kinds and "conversation.item.input_audio_transcription.failed" not in kinds, kinds
+    deltas = [(at, event) for at, event in events if event["type"].endswith(".delta")]
+    stopped_at = next(at for at, event in events if event["type"] == "input_audio_buffer.speech_stopped")
+    completed = events[-1][1]
+    assert deltas, kinds
+    assert deltas[0][0] < speech_ended < stopped_at, (
+        f"first delta {deltas[0][0] - speech_ended:+.2f} s from the end of speech: {deltas[0][1]['delta']!r}"
+    )
+    assert "".join(event["delta"] for _, event in deltas) == completed["transcript"]
+    assert word_error_rate(UTTERANCE, completed["transcript"]) <= 0.15, completed["transcript"]
