@@ -276,6 +276,44 @@ def speech_to_transcription_mp3() -> str:
     return round_trip("mp3")
 
 
+@check("gateway", "asr")
+def realtime_transcription_through_the_gateway() -> str:
+    """Live transcription (WebSocket /v1/realtime) with the OpenAI SDK's realtime client: speech from
+    the stack's own TTS (response_format pcm is 24 kHz s16le mono, the realtime audio/pcm) comes
+    back as one committed, completed turn saying the words."""
+    import asyncio
+    import base64
+
+    from openai import AsyncOpenAI
+
+    audio = bytes(24000) + speak(SENTENCE, "pcm") + bytes(48000)  # 0.5 s of silence before, 1 s after
+
+    async def session() -> tuple[list[str], str]:
+        sdk = AsyncOpenAI(base_url=f"{GATEWAY}/v1", api_key="unused", max_retries=0)
+        seen: list[str] = []
+        async with sdk.realtime.connect(extra_query={"intent": "transcription"}) as connection:
+            manual = {"type": "transcription", "audio": {"input": {"turn_detection": None}}}
+            await connection.session.update(session=manual)  # type: ignore[arg-type]
+            for start in range(0, len(audio), 48000):  # a second a message
+                chunk = base64.b64encode(audio[start : start + 48000]).decode()
+                await connection.input_audio_buffer.append(audio=chunk)
+            await connection.input_audio_buffer.commit()
+            async for event in connection:
+                seen.append(event.type)
+                if event.type in ("error", "conversation.item.input_audio_transcription.failed"):
+                    raise CheckFailed(f"{event.type}: {event}")
+                if event.type == "conversation.item.input_audio_transcription.completed":
+                    return seen, event.transcript
+        raise CheckFailed(f"the session ended after {seen}")
+
+    started = time.monotonic()
+    seen, heard = asyncio.run(asyncio.wait_for(session(), 300))
+    expect(seen[:2] == ["session.created", "session.updated"], f"events: {seen}")
+    expect("input_audio_buffer.committed" in seen, f"no commit: {seen}")
+    wer = expect_words(SENTENCE, heard)
+    return f"WER {wer:.2f} ({len(audio) / 48000:.1f} s turn, {time.monotonic() - started:.1f} s): {heard.strip()!r}"
+
+
 @check("gateway", "asr", "coqui-tts")
 def tts_killed_then_started_again() -> str:
     gateway_before = container("gateway")["State"]["StartedAt"]
