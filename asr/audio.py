@@ -7,13 +7,13 @@ stays bounded by one window however long the file is.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from common.decoding import TooLong, Undecodable, decoded_blocks
 from common.errors import invalid
 
 SAMPLE_RATE = 16000
@@ -45,11 +45,6 @@ def _undecodable(reason: str) -> Exception:
     )
 
 
-def _reason(exc: Exception) -> str:
-    # FFmpeg's message without the temporary file's name, which means nothing to the client.
-    return str(getattr(exc, "strerror", None) or type(exc).__name__).lower()
-
-
 def _too_long(max_seconds: float) -> Exception:
     return invalid(
         f"The audio is longer than the {max_seconds:g} s this server accepts (MAX_AUDIO_SECONDS).",
@@ -61,31 +56,12 @@ def _too_long(max_seconds: float) -> Exception:
 def _frames(path: Path, max_seconds: float) -> Iterator[np.ndarray]:
     """Mono float32 16 kHz sample blocks of the file's first audio stream, at most ``max_seconds``
     of them (0: no limit)."""
-    import av
-
     try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
-        raise _undecodable(_reason(exc)) from None
-    with container:
-        if not container.streams.audio:
-            raise _undecodable("it has no audio stream")
-        # The declared length refuses most bombs at once; counting what decodes catches the rest.
-        if max_seconds and (container.duration or 0) / av.time_base > max_seconds:
-            raise _too_long(max_seconds)
-        limit = int(max_seconds * SAMPLE_RATE) if max_seconds else None
-        decoded = 0
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-        try:
-            for frame in itertools.chain(container.decode(audio=0), [None]):
-                for out in resampler.resample(frame):
-                    block = out.to_ndarray().reshape(-1)
-                    decoded += len(block)
-                    if limit is not None and decoded > limit:
-                        raise _too_long(max_seconds)
-                    yield block
-        except av.error.FFmpegError as exc:
-            raise _undecodable(_reason(exc)) from None
+        yield from decoded_blocks(path, SAMPLE_RATE, max_seconds)
+    except Undecodable as exc:
+        raise _undecodable(exc.reason) from None
+    except TooLong:
+        raise _too_long(max_seconds) from None
 
 
 class _Buffer:

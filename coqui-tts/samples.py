@@ -9,10 +9,10 @@ file of compressed silence cannot make the service decode hours of audio.
 from __future__ import annotations
 
 import io
-import itertools
 
 import numpy as np
 
+from common.decoding import TooLong, Undecodable, decoded_blocks
 from common.errors import APIError, invalid
 
 SAMPLE_RATE = 22050  # what XTTS loads speaker references at
@@ -43,29 +43,12 @@ def _too_long() -> APIError:
 
 def decode_sample(data: bytes) -> np.ndarray:
     """Mono float32 samples at SAMPLE_RATE; 400 when it is not audio or is longer than 30 s."""
-    import av
-
     try:
-        container = av.open(io.BytesIO(data), metadata_errors="ignore")
-    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
-        raise _undecodable(str(getattr(exc, "strerror", None) or type(exc).__name__).lower()) from None
-    blocks: list[np.ndarray] = []
-    decoded = 0
-    limit = int(MAX_SAMPLE_SECONDS * SAMPLE_RATE)
-    with container:
-        if not container.streams.audio:
-            raise _undecodable("it has no audio stream")
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-        try:
-            for frame in itertools.chain(container.decode(audio=0), [None]):
-                for out in resampler.resample(frame):
-                    block = out.to_ndarray().reshape(-1)
-                    decoded += len(block)
-                    if decoded > limit:
-                        raise _too_long()
-                    blocks.append(block)
-        except av.error.FFmpegError as exc:
-            raise _undecodable(str(exc.strerror or type(exc).__name__).lower()) from None
+        blocks = list(decoded_blocks(io.BytesIO(data), SAMPLE_RATE, MAX_SAMPLE_SECONDS))
+    except Undecodable as exc:
+        raise _undecodable(exc.reason) from None
+    except TooLong:
+        raise _too_long() from None
     return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
 
 
