@@ -424,3 +424,27 @@ def test_a_model_that_cannot_load_fails_the_turn(tmp_path: Path) -> None:
 
     with run_service("asr", env, tmp_dir=tmp_path) as server:
         asyncio.run(scenario(server))
+
+
+def test_a_session_ends_at_its_maximum_duration(tmp_path: Path) -> None:
+    """REALTIME_MAX_SESSION_SECONDS: the session says so in an error event, then closes normally and
+    no longer counts as open. (No model is needed for that, so none is loaded.)"""
+    env = asr_env(tmp_path, WHISPERX_MODEL=str(tmp_path / "no-such-model"), REALTIME_MAX_SESSION_SECONDS="2")
+
+    async def scenario(server: Server) -> None:
+        async with RealtimeClient(ws_url(server)) as client:
+            opened = time.time()
+            session = (await client.next("session.created"))["session"]
+            assert opened + 1 <= session["expires_at"] <= opened + 4
+            expired = (await client.next("error", 30))["error"]
+            while expired["code"] == "model_unavailable":  # the preload's complaint comes first
+                expired = (await client.next("error", 30))["error"]
+            assert expired["code"] == "session_expired" and "maximum duration" in expired["message"]
+            assert time.time() - opened >= 1.5
+            with pytest.raises(ConnectionClosed):
+                await client.recv(10)
+            assert client.ws.close_code == 1000
+
+    with run_service("asr", env, tmp_dir=tmp_path) as server:
+        asyncio.run(scenario(server))
+        assert wait_sessions(server, 0) == 0
