@@ -79,23 +79,31 @@ def _pip_runs(service: Service) -> list[str]:
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda service: service.name)
-def test_one_stage_on_the_base_image_argument_without_a_syntax_line(service: Service) -> None:
+def test_every_stage_on_the_base_image_argument_without_a_syntax_line(service: Service) -> None:
     """No `# syntax=` line (BuildKit would pull its frontend image from Docker Hub); the base is
-    python:3.11-slim unless BASE_IMAGE names a stand-in with its layout."""
+    python:3.11-slim unless BASE_IMAGE names a stand-in with its layout. The backends list their
+    shared pins in a first stage; the image is the last."""
     first = service.dockerfile.read_text().splitlines()[0]
     assert not re.match(r"#\s*syntax\s*=", first, flags=re.IGNORECASE), first
     instructions = dockerfile_instructions(service.dockerfile)
     assert (instructions[0].keyword, instructions[0].args) == ("ARG", f"BASE_IMAGE={DEFAULT_BASE}")
-    assert _args(service, "FROM") == ["${BASE_IMAGE}"]
+    stages = ["${BASE_IMAGE} AS shared-requirements"] if service in BACKENDS else []
+    assert _args(service, "FROM") == [*stages, "${BASE_IMAGE}"]
 
 
 @pytest.mark.parametrize("service", BACKENDS, ids=lambda service: service.name)
 def test_torch_comes_from_the_pinned_pypi_wheels_in_a_layer_both_backends_share(service: Service) -> None:
     """Both backend Dockerfiles are written alike up to the install of what their extras pin alike
-    (torch and its CUDA wheels), so BuildKit builds that layer once and both images use it."""
+    (torch and its CUDA wheels), so BuildKit builds that layer once and both images use it. The list
+    comes from a stage of its own and is all that install sees: pyproject.toml is copied after it, so
+    an edit of other dependencies keeps the layer."""
     instructions = [(i.keyword, i.args) for i in dockerfile_instructions(service.dockerfile)]
     shared = next(index for index, (_, args) in enumerate(instructions) if SHARED_INSTALL in args)
-    assert f"python /tmp/shared_requirements.py {' '.join(b.extra for b in BACKENDS)} >" in instructions[shared][1]
+    listing = f"python shared_requirements.py {' '.join(b.extra for b in BACKENDS)} > /shared-requirements.txt"
+    assert ("RUN", listing) in instructions[:shared]
+    assert ("COPY", "--from=shared-requirements /shared-requirements.txt /tmp/") in instructions[:shared]
+    image = instructions.index(("FROM", "${BASE_IMAGE}"))
+    assert not [args for _, args in instructions[image:shared] if "pyproject.toml" in args]
     others = [(i.keyword, i.args) for i in dockerfile_instructions(BACKENDS[0].dockerfile)]
     assert instructions[: shared + 1] == others[: shared + 1]
     torch = [line for line in _shared_requirements() if line.startswith("torch==")]
@@ -184,6 +192,9 @@ def test_gateway_runs_unprivileged() -> None:
 
 
 def _sources(instruction: Instruction) -> list[str]:
+    """What a COPY takes from the build context (nothing when it copies from another stage)."""
+    if instruction.args.startswith("--from="):
+        return []
     return instruction.args.split()[:-1]
 
 
@@ -198,8 +209,8 @@ def test_dependencies_are_installed_before_the_code_is_copied(service: Service) 
     last_install = max(index for index, instruction in enumerate(instructions) if "pip install" in instruction.args)
     copied = [(index, _sources(step)) for index, step in enumerate(instructions) if step.keyword == "COPY"]
     before = [source for index, sources in copied if index < last_install for source in sources]
-    helpers = [STUB_SCRIPT, SHARED_SCRIPT] if service in BACKENDS else [STUB_SCRIPT]
-    assert before == ["pyproject.toml", *helpers]
+    listing = ["pyproject.toml", SHARED_SCRIPT] if service in BACKENDS else []  # the shared-requirements stage
+    assert before == [*listing, "pyproject.toml", STUB_SCRIPT]
     assert [source for index, sources in copied if index > last_install for source in sources] == CODE[service.name]
 
 
