@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -432,7 +433,9 @@ def cloning_with_xtts() -> str:
 
     model = Path(os.environ["COQUI_CACHE_PATH"]) / "tiny-xtts"
     if not (model / "config.json").is_file():
-        build_tiny_xtts(model)
+        with warnings.catch_warnings():  # torchaudio's deprecation notices would land amid the check lines
+            warnings.simplefilter("ignore", UserWarning)
+            build_tiny_xtts(model)
     override = Path(os.environ["COQUI_CACHE_PATH"]).parent / "xtts.yml"
     override.write_text(
         "services:\n  coqui-tts:\n    environment:\n      TTS_ENGINE: coqui\n"
