@@ -85,15 +85,29 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
-class _RequestIdFilter(logging.Filter):
+# Control characters a client may put in what gets logged (a request path, a voice name), shown
+# escaped so that one record stays one line and nobody can forge log lines. Tabs stay.
+_ESCAPED = {code: f"\\x{code:02x}" for code in [*range(32), 127] if code != ord("\t")} | {
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+}
+
+
+class _RecordFilter(logging.Filter):
+    """Adds the request id to each record and escapes control characters in its message."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
+        message = record.getMessage()
+        escaped = message.translate(_ESCAPED)
+        if escaped != message:
+            record.msg, record.args = escaped, None
         return True
 
 
 def configure_logging(service: str, level: str) -> None:
     handler = logging.StreamHandler()
-    handler.addFilter(_RequestIdFilter())
+    handler.addFilter(_RecordFilter())
     handler.setFormatter(
         logging.Formatter(f"%(asctime)s {service} %(levelname)s [%(request_id)s] %(name)s: %(message)s")
     )

@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def create_worker_app() -> FastAPI:
-    """The app factory each uvicorn worker process calls when WORKERS > 1."""
+    """The app factory each Granian worker process calls."""
     settings = Settings()
     configure_logging("gateway", settings.log_level)
     return create_app(settings)
