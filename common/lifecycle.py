@@ -200,6 +200,7 @@ class ModelRuntime:
         self._last_used = 0.0
         self._expiry: asyncio.Task[None] | None = None
         self._holders = 0
+        self._failed: set[str] = set()  # models whose last load failed
 
     # -- observation ------------------------------------------------------------------------
     @property
@@ -293,13 +294,17 @@ class ModelRuntime:
             self._state = "ready" if self._models else "not_loaded"
             raise
         except APIError:
-            self._state = "failed"
+            self._state = self._after_failure()
             await asyncio.to_thread(free_device_memory)
             raise
         except Exception as exc:
-            self._state = "failed"
+            self._state = self._after_failure()
             await asyncio.to_thread(free_device_memory)
-            log.exception("could not load model %s", key)
+            if key in self._failed:  # the traceback was logged the first time
+                log.error("could not load model %s again: %s: %s", key, type(exc).__name__, exc)
+            else:
+                self._failed.add(key)
+                log.exception("could not load model %s", key)
             raise APIError(
                 503,
                 f"Model '{key}' is unavailable: it could not be loaded ({type(exc).__name__}: {exc}). "
@@ -308,9 +313,15 @@ class ModelRuntime:
                 permanent=True,  # retrying cannot make it appear; OOM and a full queue stay retryable
             ) from exc
         self._models[key] = model
+        self._failed.discard(key)
         self._state = "ready"
         log.info("loaded model %s in %.2f s", key, time.perf_counter() - started)
         return model
+
+    def _after_failure(self) -> ModelState:
+        # A model that failed to load beside loaded ones (WhisperX's aligner beside Whisper) leaves
+        # those serving: the state says "failed" only when nothing is loaded.
+        return "ready" if self._models else "failed"
 
     async def unload_all(self) -> None:
         """Drop every loaded model and give their memory back (off the event loop)."""

@@ -242,3 +242,30 @@ def test_out_of_memory_is_503_and_unloads() -> None:
         await rt.close()
 
     asyncio.run(scenario())
+
+
+def test_an_extra_model_that_cannot_load_leaves_the_loaded_one_serving(caplog: pytest.LogCaptureFixture) -> None:
+    """E.g. WhisperX's aligner offline beside a loaded Whisper: the state stays ready (health checks
+    see a working service), the main model keeps serving, and the traceback is logged once."""
+
+    async def scenario() -> None:
+        rt = runtime(ttl=60)
+
+        def missing() -> object:
+            raise OSError("no network")
+
+        async with rt.session() as session:
+            await session.model("main", object, setting="MODEL")
+        for _ in range(2):
+            with pytest.raises(APIError) as caught:
+                async with rt.session() as session:
+                    await session.model("align:en", missing, setting="ALIGN_MODEL")
+            assert caught.value.status == 503 and rt.state == "ready" and rt.loaded == ["main"]
+        async with rt.session() as session:
+            assert await session.model("main", missing, setting="MODEL") is not None  # still the loaded one
+        await rt.close()
+
+    with caplog.at_level("INFO", logger="common.lifecycle"):
+        asyncio.run(scenario())
+    failures = [r for r in caplog.records if "could not load model align:en" in r.getMessage()]
+    assert [r.exc_info is not None for r in failures] == [True, False]
