@@ -418,7 +418,8 @@ class SpeechRequest(BaseModel):
     language: str | None = Field(
         default=None,
         max_length=16,
-        description="Extension: XTTS language code. Detected from the input when absent.",
+        description="Extension: the model's language code or a BCP 47 tag of it (en, en-US, zh-CN). Detected from the "
+        "input when absent or blank.",
     )
     stream: bool = Field(
         default=True,

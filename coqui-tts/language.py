@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 from common.errors import invalid
@@ -12,7 +13,7 @@ MIN_CONFIDENCE = 0.6
 
 
 def _base(code: str) -> str:
-    return code.split("-")[0].lower()  # XTTS says zh-cn; the detector says zh
+    return re.split(r"[-_]", code, maxsplit=1)[0].lower()  # XTTS says zh-cn; the detector says zh
 
 
 @functools.cache
@@ -37,17 +38,20 @@ def detect(text: str, supported: list[str], default: str) -> str:
 
 
 def choose_language(requested: str | None, text: str, supported: list[str], default: str) -> str:
-    """``requested`` if the model speaks it (400 listing the supported ones otherwise); when absent,
-    the language detected from ``text`` among ``supported``, falling back to ``default``."""
-    if not requested:
+    """``requested`` if the model speaks it (400 listing the supported ones otherwise); when absent
+    or blank, the language detected from ``text`` among ``supported``, falling back to ``default``.
+    A regional tag (``en-US``, ``pt_BR``, as BCP 47 clients send) speaks its language."""
+    wanted = (requested or "").strip().lower().replace("_", "-")
+    if not wanted:
         return detect(text, supported, default)
-    wanted = requested.strip().lower()
-    for code in supported:
-        if wanted in (code.lower(), _base(code)):
-            return code
-    raise invalid(
-        f"Unsupported language {requested!r} for this model: use one of {', '.join(supported)} "
-        "(or omit it to detect the language from the input).",
-        "language",
-        "unsupported_language",
-    )
+    exact = {code.lower(): code for code in supported}
+    by_base = {_base(code): code for code in supported}
+    chosen = exact.get(wanted) or by_base.get(wanted) or by_base.get(_base(wanted))
+    if chosen is None:
+        raise invalid(
+            f"Unsupported language {requested!r} for this model: use one of {', '.join(supported)} "
+            "(or omit it to detect the language from the input).",
+            "language",
+            "unsupported_language",
+        )
+    return chosen
