@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -118,9 +119,17 @@ def configure_logging(service: str, level: str) -> None:
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def serve(app: FastAPI, settings: BackendSettings, service: str) -> None:
     """Run a backend the same way locally and in the Docker images (one uvicorn process)."""
     configure_logging(service, settings.log_level)
+    # uvicorn drains on SIGTERM, then raises it again to end the process. With the default action
+    # that kills it before its exit handlers run, which leaves their temporary files behind (torch
+    # registers a folder in TMPDIR); exiting as 143 through SystemExit runs them.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.run(
         app,
         host=settings.host,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,3 +104,17 @@ def test_model_that_cannot_be_loaded_is_503_naming_model_and_setting(tmp_path: P
             assert error["type"] == "server_error"
         assert _state(server) == "failed"
         assert spooled_uploads(server) == []
+
+
+def test_sigterm_stops_the_service_and_its_temporary_files_go_with_it(tmp_path: Path) -> None:
+    """As Docker and Kubernetes stop a container: the service drains, exits with 143, and what its
+    libraries put in TMPDIR is gone (torch's folder there is removed by an exit handler). Left by
+    design: onnxruntime's fixed-name session-id file (``.ses``), rewritten at each start, not piled up."""
+    env = asr_env(tmp_path)
+    with run_service("asr", env, tmp_dir=tmp_path) as server:
+        assert transcribe(server, speech_file(SENTENCE, "wav")).status_code == 200
+        assert [p for p in Path(env["TMPDIR"]).iterdir() if p.name != ".ses"]  # torch's folder, while it runs
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(30) == 128 + signal.SIGTERM
+    assert "Finished server process" in server.log()
+    assert [p.name for p in Path(env["TMPDIR"]).iterdir()] in ([], [".ses"])
