@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common.disconnect import ClientGone
+from common.routing import allowed_methods
 
 log = logging.getLogger(__name__)
 
@@ -113,16 +114,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return validation_error(exc).response()
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = str(exc.detail) if exc.detail else "HTTP error"
         if exc.status_code == 404 and message == "Not Found":
             message = "Not found: no such route. See /docs for the routes this API serves."
         code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status_code)
-        return JSONResponse(
-            envelope(message, status=exc.status_code, code=code),
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            # Every method of the path, as RFC 9110 asks: Starlette names only the first route's,
+            # and list and create (or get, rename and delete) are separate routes.
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
+        return JSONResponse(envelope(message, status=exc.status_code, code=code), exc.status_code, headers)
 
     @app.exception_handler(ClientGone)
     async def _gone(_: Request, exc: ClientGone) -> Response:

@@ -24,8 +24,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.routing import Match
 
+from common.routing import takes
 from gateway.consent import STATEMENTS
 
 ASSETS = Path(__file__).resolve().parent.parent / "playground"
@@ -60,7 +60,7 @@ def _serves(app: FastAPI, scope_type: str, path: str, method: str | None = None)
     scope: dict[str, Any] = {"type": scope_type, "path": path, "root_path": "", "headers": [], "query_string": b""}
     if method is not None:
         scope["method"] = method
-    return any(route.matches(dict(scope))[0] is Match.FULL for route in app.router.routes)
+    return takes(app, scope)
 
 
 @router.get("/playground")

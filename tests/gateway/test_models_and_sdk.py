@@ -51,6 +51,23 @@ def test_unknown_route_and_method_use_the_envelope(gateway: Server) -> None:
     assert_error(httpx.get(f"{gateway.url}/v1/audio/speech"), 405, None)
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("GET", "/v1/audio/speech", {"POST"}),
+        ("PUT", "/v1/audio/voices", {"GET", "POST"}),
+        ("PUT", "/v1/audio/voice_consents", {"GET", "POST"}),
+        ("PUT", "/v1/audio/voice_consents/cons_x", {"GET", "POST", "DELETE"}),
+        ("PATCH", "/v1/audio/voices/voice_x", {"DELETE"}),
+    ],
+)
+def test_a_405_allows_every_method_of_the_path(gateway: Server, method: str, path: str, allowed: set[str]) -> None:
+    """Paths whose methods are separate routes (list and create, get, rename and delete) name them all."""
+    response = httpx.request(method, gateway.url + path)
+    assert_error(response, 405, None, code="method_not_allowed")
+    assert set(response.headers["allow"].split(", ")) == allowed
+
+
 @pytest.fixture
 def client(gateway: Server) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="unused", max_retries=0)
