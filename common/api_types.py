@@ -414,7 +414,7 @@ class SpeechRequest(BaseModel):
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = Field(
         default="mp3", description="pcm is raw 24 kHz 16-bit signed little-endian mono."
     )
-    speed: float = Field(default=1.0, ge=0.25, le=4.0, description="0.25 to 4.0.")
+    speed: float = Field(default=1.0, ge=0.25, le=4.0, allow_inf_nan=False, description="0.25 to 4.0.")
     language: str | None = Field(
         default=None,
         max_length=16,
