@@ -99,7 +99,10 @@ class _RecordFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: the handler reports it when it formats the record
+            return True
         escaped = message.translate(_ESCAPED)
         if escaped != message:
             record.msg, record.args = escaped, None
