@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from common.api_types import (
     LIST_LIMIT_DEFAULT,
     LIST_LIMIT_MAX,
+    MAX_NAME_CHARS,
     ConsentCreate,
     ConsentUpdate,
     VoiceConsentDeletedResource,
@@ -46,7 +47,12 @@ def _path(consent_id: str) -> str:
     },
     openapi_extra=multipart_body(
         {
-            "name": {"type": "string", "description": "The label to use for this consent recording."},
+            "name": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_NAME_CHARS,
+                "description": "The label to use for this consent recording.",
+            },
             "language": {
                 "type": "string",
                 "description": "The BCP 47 language tag of the consent phrase (for example, `en-US`).",

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 
-from common.api_types import VoiceDeletedResource, VoiceResource, parse_voice_form
+from common.api_types import MAX_NAME_CHARS, VoiceDeletedResource, VoiceResource, parse_voice_form
 from gateway.bodies import encode_form, read_voice_form
 from gateway.openapi import error_responses, json_response, multipart_body
 
@@ -44,8 +44,17 @@ async def list_voices(request: Request) -> Response:
     },
     openapi_extra=multipart_body(
         {
-            "name": {"type": "string", "description": "The name of the new voice."},
-            "consent": {"type": "string", "description": "The consent recording ID (for example, `cons_1234`)."},
+            "name": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_NAME_CHARS,
+                "description": "The name of the new voice.",
+            },
+            "consent": {
+                "type": "string",
+                "minLength": 1,
+                "description": "The consent recording ID (for example, `cons_1234`).",
+            },
             "audio_sample": {
                 "type": "string",
                 "format": "binary",
