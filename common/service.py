@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import os
@@ -99,13 +100,10 @@ class _RecordFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed call: the handler reports it when it formats the record
-            return True
-        escaped = message.translate(_ESCAPED)
-        if escaped != message:
-            record.msg, record.args = escaped, None
+        # Formatted once, here: the formatter then takes the escaped text as it is. A malformed call
+        # is left as it came, for the handler to report when it formats the record.
+        with contextlib.suppress(Exception):
+            record.msg, record.args = record.getMessage().translate(_ESCAPED), None
         return True
 
 
