@@ -13,7 +13,10 @@ One run, everything on 127.0.0.1, measuring against its targets:
     serve (a ~3 s speech clip to transcribe, one sentence to speak; wrk at a concurrency that
     saturates it) is at least 20 times the fastest real backend's rate for the same requests
     (the warm ASR service on tiny.en and the warm TTS service on Piper, two requests at a time);
-(d) nginx (reverse proxy, no buffering, keep-alive upstream) as a reference, for information.
+(d) nginx (reverse proxy, no buffering, keep-alive upstream) as a reference, for information;
+(e) the floor under (a), for information: a bare ``httpx.AsyncClient`` (the gateway's HTTP client,
+    ``benchmarks/gateway/httpx_floor.py``) sending the same requests straight to the fake backend,
+    its p50 minus wrk's direct p50.
 
 The targets are measured in interleaved rounds (a shared machine's speed drifts), with the CPU
 time each serving process tree spends per request. Prints Markdown tables with ratios and a
@@ -24,6 +27,7 @@ pass/fail per target, and exits with status 1 if a target is missed. Needs the D
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -146,6 +150,14 @@ def measured_wrk(url: str, pid: int, request: Request, concurrency: int, duratio
     result = wrk(url, request, concurrency, duration, script)
     result.cpu_ms = (tree_cpu(pid) - before) * 1000 / max(result.rps * duration, 1)
     return result
+
+
+def httpx_floor(url: str, request: Request, duration: int) -> Result:
+    """A bare httpx client sending ``request`` to ``url`` one at a time (its own CPU per request)."""
+    args = [sys.executable, "-m", "benchmarks.gateway.httpx_floor", url, str(request.body), request.content_type,
+            str(duration)]  # fmt: skip
+    out = json.loads(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
+    return Result(out["rps"], out["p50_ms"], out["p99_ms"], out["errors"], out["cpu_ms"])
 
 
 def multipart(path: Path, filename: str, file_bytes: bytes) -> Request:
@@ -335,8 +347,15 @@ def main() -> None:
         gateway_b, gateway_b_pid = gateway(backend_b)
         nginx_url, nginx_pid = stack.enter_context(nginx(tmp, args.workers, backend_a))
 
-        latency_targets = {"direct": (backend_a, backend_a_pid), "nginx": (nginx_url, nginx_pid),
-                           "gateway": (gateway_a, gateway_a_pid)}  # fmt: skip
+        def wrk_target(base: str, pid: int) -> Callable[[Request], Result]:
+            return lambda request: measured_wrk(base + request.path, pid, request, 1, args.duration, script)
+
+        latency_targets = {
+            "direct": wrk_target(backend_a, backend_a_pid),
+            "nginx": wrk_target(nginx_url, nginx_pid),
+            "httpx": lambda request: httpx_floor(backend_a + request.path, request, args.duration),
+            "gateway": wrk_target(gateway_a, gateway_a_pid),
+        }
         latency_requests = {
             "1 MB transcription upload": multipart(tmp / "upload.form", "a.wav", os.urandom(MB)),
             "1 MB speech download": speech,
@@ -346,7 +365,7 @@ def main() -> None:
             f"one-sentence speech ({len(audio.content) // 1000} kB mp3)": (speech, tts_url),
         }
         for request in latency_requests.values():  # warm-up: connections, caches
-            for base, _ in latency_targets.values():
+            for base in (backend_a, nginx_url, gateway_a):
                 wrk(base + request.path, request, 1, 1, script)
         for request, _ in ceiling_requests.values():
             wrk(gateway_b + request.path, request, args.ceiling_concurrency, 1, script)
@@ -356,12 +375,10 @@ def main() -> None:
         for round_index in range(args.rounds):
             for name, request in latency_requests.items():
                 # Rotate who goes first, so a drift in the machine's speed hits every target alike.
-                order = list(latency_targets)[round_index % 3 :] + list(latency_targets)[: round_index % 3]
-                results = {}
-                for target in order:
-                    base, pid = latency_targets[target]
-                    results[target] = measured_wrk(base + request.path, pid, request, 1, args.duration, script)
-                latency[name].append(results)
+                shift = round_index % len(latency_targets)
+                order = list(latency_targets)[shift:] + list(latency_targets)[:shift]
+                results = {target: latency_targets[target](request) for target in order}
+                latency[name].append({target: results[target] for target in latency_targets})
             for name, (request, real_url) in ceiling_requests.items():
                 real_rate = request_rate(post(real_url, request), 2, args.duration)
                 through = measured_wrk(gateway_b + request.path, gateway_b_pid, request,
@@ -420,6 +437,11 @@ def report(
         ratios = [r["gateway"].rps / r["nginx"].rps for r in rounds]
         targets.append(f"| (d) gateway / nginx requests/s, {name}, c=1 | {statistics.median(ratios):.0%} "
                        f"({rounds_of(ratios, '.0%')}) | information | - |")  # fmt: skip
+    for name, rounds in latency.items():
+        added = [r["httpx"].p50_ms - r["direct"].p50_ms for r in rounds]
+        value = statistics.median(added)
+        targets.append(f"| (e) floor: a bare httpx client's p50 over direct, {name}, c=1 | {value:+.2f} ms "
+                       f"({rounds_of(added, '+.2f')}) | information | - |")  # fmt: skip
 
     lines = [
         f"Machine: {platform.node()}, {psutil.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
@@ -431,9 +453,10 @@ def report(
         "",
         "Latency at concurrency 1, to the fake backend (medians over the rounds):",
         "",
-        "| request | direct rps / p50 / p99 ms | nginx rps / p50 / p99 ms | gateway rps / p50 / p99 ms "
-        "| added p50: nginx / gateway | CPU ms/request: backend / nginx / gateway |",
-        "|---|---|---|---|---|---|",
+        "| request | direct rps / p50 / p99 ms | nginx rps / p50 / p99 ms | bare httpx client rps / p50 / p99 ms "
+        "| gateway rps / p50 / p99 ms | added p50: nginx / httpx client / gateway "
+        "| CPU ms/request: backend / nginx / httpx client (its own) / gateway |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, rounds in latency.items():
         results = {target: median_result([r[target] for r in rounds]) for target in rounds[0]}
@@ -442,7 +465,8 @@ def report(
         verdicts.append(not errors)
         cells = " | ".join(f"{r.rps:.0f} / {r.p50_ms:.2f} / {r.p99_ms:.2f}" for r in results.values())
         added = " / ".join(
-            f"{statistics.median(r[t].p50_ms - r['direct'].p50_ms for r in rounds):+.2f}" for t in ("nginx", "gateway")
+            f"{statistics.median(r[t].p50_ms - r['direct'].p50_ms for r in rounds):+.2f}"
+            for t in ("nginx", "httpx", "gateway")
         )
         cpu = " / ".join(f"{r.cpu_ms:.2f}" for r in results.values())
         lines.append(f"| {name}{note} | {cells} | {added} ms | {cpu} |")
