@@ -23,7 +23,7 @@ import httpx
 import uvloop
 
 WARM_UP = 20
-PIECE = 100_000  # Granian hands the gateway a 1 MB upload in 9-10 messages
+PIECE = 100_000  # the upload body in pieces, as an ASGI server hands them to the gateway
 
 
 def cpu_seconds() -> float:
