@@ -37,7 +37,7 @@ async def measure(url: str, body: bytes, content_type: str, seconds: float) -> d
             yield body[start : start + PIECE]
 
     async def send(client: httpx.AsyncClient) -> int:
-        headers = {"content-type": content_type}
+        headers = {"content-type": content_type, "content-length": str(len(body))}  # as the gateway sends it
         async with client.stream("POST", url, content=pieces(), headers=headers) as response:
             async for _ in response.aiter_raw():
                 pass
