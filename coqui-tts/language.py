@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 from typing import Any
 
 from common.errors import invalid
@@ -13,7 +12,7 @@ MIN_CONFIDENCE = 0.6
 
 
 def _base(code: str) -> str:
-    return re.split(r"[-_]", code, maxsplit=1)[0].lower()  # XTTS says zh-cn; the detector says zh
+    return code.split("-")[0].lower()  # XTTS says zh-cn; the detector says zh
 
 
 @functools.cache
@@ -46,7 +45,7 @@ def choose_language(requested: str | None, text: str, supported: list[str], defa
         return detect(text, supported, default)
     exact = {code.lower(): code for code in supported}
     by_base = {_base(code): code for code in supported}
-    chosen = exact.get(wanted) or by_base.get(wanted) or by_base.get(_base(wanted))
+    chosen = exact.get(wanted) or by_base.get(_base(wanted))
     if chosen is None:
         raise invalid(
             f"Unsupported language {requested!r} for this model: use one of {', '.join(supported)} "
