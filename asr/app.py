@@ -12,7 +12,7 @@ from asr.routes import router
 from asr.settings import Settings
 from common.errors import install_error_handlers
 from common.lifecycle import ModelRuntime
-from common.service import RequestIdMiddleware
+from common.service import install_backend_middleware
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.realtime_sessions = 0  # open WebSocket sessions (MAX_REALTIME_SESSIONS)
-    app.add_middleware(RequestIdMiddleware)
+    install_backend_middleware(app, settings)
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(realtime_router)

@@ -33,7 +33,7 @@ from starlette.types import Receive
 
 from common.disconnect import cancel_on_disconnect
 from common.errors import APIError
-from common.service import ServiceSettings
+from common.settings import BackendTokenSettings
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ OOM_MESSAGE = (
 )
 
 
-class BackendSettings(ServiceSettings):
+class BackendSettings(BackendTokenSettings):
     """Settings both inference backends have: where they run, and admission and model lifetime."""
 
     keep_alive_seconds: int = Field(

@@ -8,38 +8,20 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import uvicorn
 from fastapi import FastAPI
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-if TYPE_CHECKING:
+from common.access_log import AccessLogMiddleware
+from common.auth import backend_token_middleware
+
+if TYPE_CHECKING:  # only the backends are served from here; the gateway imports none of their settings
     from common.lifecycle import BackendSettings
 
 REQUEST_ID_HEADER = "x-request-id"
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
-
-
-class ServiceSettings(BaseSettings):
-    """Settings every service has. Env names are unprefixed: each service is its own process."""
-
-    # An empty variable (`HF_TOKEN=` in .env) means "not set": the default applies, never "".
-    model_config = SettingsConfigDict(extra="ignore", env_file=None, env_ignore_empty=True)
-
-    host: str = Field(default="0.0.0.0", description="Address the service listens on.")
-    port: int = Field(default=5000, description="Port the service listens on.")
-    log_level: Literal["debug", "info", "warning", "error"] = Field(
-        default="info", description="Log level: debug, info, warning or error."
-    )
-    shutdown_grace_seconds: float = Field(
-        default=30,
-        ge=0,
-        description="On SIGTERM, how long in-flight requests may finish before the service exits "
-        "(keep it below the orchestrator's stop grace period: 45 s in compose and Kubernetes).",
-    )
 
 
 def model_label(model: str) -> str:
@@ -124,6 +106,15 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+def install_backend_middleware(app: FastAPI, settings: BackendSettings) -> None:
+    """What stands in front of a backend's routes, from the inside out: the backend token (when one
+    is set), the access log, and request ids (outermost, so every line and refusal carries one)."""
+    if settings.backend_token is not None:
+        app.add_middleware(backend_token_middleware, token=settings.backend_token.get_secret_value())
+    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+
+
 def serve(app: FastAPI, settings: BackendSettings, service: str) -> None:
     """Run a backend the same way locally and in the Docker images (one uvicorn process)."""
     configure_logging(service, settings.log_level)
@@ -137,6 +128,7 @@ def serve(app: FastAPI, settings: BackendSettings, service: str) -> None:
         port=settings.port,
         log_level=settings.log_level,
         log_config=None,  # keep our handler (with request ids) instead of uvicorn's
+        access_log=False,  # AccessLogMiddleware writes the access lines
         timeout_keep_alive=settings.keep_alive_seconds,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )

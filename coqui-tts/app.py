@@ -17,7 +17,7 @@ from common.api_types import SPEECH_CONTENT_TYPES, SpeechRequest
 from common.disconnect import cancel_on_disconnect
 from common.errors import APIError, install_error_handlers
 from common.lifecycle import ModelRuntime, Session, held_until_sent
-from common.service import RequestIdMiddleware
+from common.service import install_backend_middleware
 from common.sse import sse
 from coqui_tts import custom_voices
 from coqui_tts.engines import EngineSpec, engine_spec
@@ -141,7 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.engine_spec = spec
     app.state.store = VoiceStore(settings.resolved_voices_dir)
-    app.add_middleware(RequestIdMiddleware)
+    install_backend_middleware(app, settings)
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(custom_voices.router)

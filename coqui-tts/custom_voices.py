@@ -69,6 +69,16 @@ def unknown_consent(consent_id: str) -> APIError:
     )
 
 
+def unchecked_consent(consent_id: str) -> APIError:
+    return invalid(
+        f"The consent {consent_id!r} was stored without its recording being checked against the consent statement, "
+        "so no voice can be cloned with it. Upload the consent recording again through the API "
+        "(POST /v1/audio/voice_consents).",
+        "consent",
+        "consent_not_verified",
+    )
+
+
 def custom_voice(request: Request, body: SpeechRequest) -> CustomVoice | None:
     """The custom voice a speech request names (blocking: reads it from disk); None for a
     built-in or OpenAI voice name. 400 for an unknown id or an engine that cannot clone."""
@@ -92,9 +102,12 @@ def custom_voice(request: Request, body: SpeechRequest) -> CustomVoice | None:
 # -- consents ----------------------------------------------------------------------------------
 @router.post("/v1/audio/voice_consents")
 async def create_consent(body: ConsentCreate, request: Request) -> dict[str, Any]:
-    consent = await asyncio.to_thread(_store(request).create_consent, body.name, body.language, verified=body.verified)
+    # Only a caller holding BACKEND_TOKEN (the gateway, which transcribed the recording) can vouch for
+    # it: with a token set, nobody else gets this far; without one, anybody could, so nobody is believed.
+    verified = body.verified and request.app.state.settings.backend_token is not None
+    consent = await asyncio.to_thread(_store(request).create_consent, body.name, body.language, verified=verified)
     log.info("created voice consent %s %r (statement %s)", consent.id, consent.name,
-             "verified" if body.verified else "not checked")  # fmt: skip
+             "verified" if verified else "not checked")  # fmt: skip
     return consent.resource()
 
 
@@ -176,8 +189,11 @@ async def create_voice(request: Request, held: Held) -> dict[str, Any]:
     )
     params = parse_voice_form(form.fields)
     data = form.require_file()
-    if await asyncio.to_thread(store.consent, params.consent) is None:
+    consent = await asyncio.to_thread(store.consent, params.consent)
+    if consent is None:
         raise unknown_consent(params.consent)
+    if not consent.verified and state.settings.voice_consent_check:
+        raise unchecked_consent(consent.id)
     samples = await asyncio.to_thread(checked_sample, data)  # before the slot: bad audio never waits for it
     session = await held.enter_async_context(state.runtime.session(request.receive))
     async with cancel_on_disconnect(request.receive):

@@ -73,6 +73,13 @@ class Settings(BackendSettings):
         description="Where custom voices and their consents are kept (the voices volume in Docker). Empty: "
         "$XDG_DATA_HOME/speech-stack/voices, else ~/.local/share/speech-stack/voices.",
     )
+    voice_consent_check: bool = Field(
+        default=True,
+        description="Clone voices only from consents whose recording was checked against the consent statement. "
+        "A consent counts as checked only when the gateway, holding BACKEND_TOKEN, says so: without a token every "
+        "consent is unchecked. false clones from any consent (only for operators who clone nobody's voice but "
+        "their own); set it on the gateway too.",
+    )
     stream_chunk_tokens: int = Field(
         default=20, ge=1, description="XTTS audio tokens per streamed chunk (smaller: earlier first byte)."
     )

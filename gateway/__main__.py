@@ -30,12 +30,10 @@ def main() -> None:
         port=settings.port,
         workers=settings.workers,
         log_level=LogLevels(settings.log_level),
-        # Granian's lines and its access log through our handler. The access line is written after
-        # the request is done, so it can only name the request id the client sent.
+        # Granian's own lines through our handler; the access lines are the app's (AccessLogMiddleware),
+        # with the request id and the key's tag.
         log_dictconfig={"loggers": {"_granian": {"propagate": True}}},
-        log_access=True,
-        log_access_format='%(addr)s - "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1f ms '
-        "request id %(header{x-request-id})s",
+        log_access=False,
         # Past the grace the worker is killed (nothing else runs); 0 would mean "wait for ever".
         workers_kill_timeout=max(1, round(settings.shutdown_grace_seconds)),
     ).serve()

@@ -8,9 +8,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
+from common.access_log import AccessLogMiddleware
 from common.errors import install_error_handlers
 from common.service import RequestIdMiddleware, configure_logging
-from gateway.auth import ApiKeyMiddleware
+from gateway.auth import install_access
 from gateway.backends import Backend, backend_client
 from gateway.catalog import Catalog
 from gateway.discovery import catalog_watcher
@@ -24,6 +25,10 @@ DESCRIPTION = """Self-hosted, OpenAI-compatible speech API: WhisperX speech-to-t
 text-to-speech. Point an OpenAI SDK's `base_url` at this server (`/v1`). Errors use the OpenAI
 envelope `{"error": {"message", "type", "param", "code"}}`.
 Hear every voice and transcribe a file or the microphone in a browser: [the playground](playground)."""
+
+
+# How public messages name each backend (never by its address).
+SERVICE_NAMES = {"asr": "speech-to-text service", "tts": "text-to-speech service"}
 
 
 def _timeouts(settings: Settings) -> dict[str, httpx.Timeout]:
@@ -45,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeouts = _timeouts(settings)
         async with AsyncExitStack() as stack:
+            token = settings.backend_token.get_secret_value() if settings.backend_token is not None else None
             for name, label, url in (("asr", "ASR", settings.asr_base_url), ("tts", "TTS", settings.tts_base_url)):
                 client = await stack.enter_async_context(
                     backend_client(
@@ -52,9 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         timeouts[name],
                         max_connections=settings.backend_max_connections,
                         keepalive_seconds=settings.backend_keepalive_seconds,
+                        token=token,
                     )
                 )
-                setattr(app.state, name, Backend(label, client))
+                setattr(app.state, name, Backend(label, SERVICE_NAMES[name], client))
             await stack.enter_async_context(
                 catalog_watcher(
                     app.state.catalog,
@@ -76,14 +83,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.catalog = Catalog()
     install_error_handlers(app)
-    if settings.api_key is not None:
-        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
+    install_access(app, settings)
+    app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)  # outermost: a 401 or 500 carries the request id too
     for module in (models, transcriptions, speech, voices, voice_consents, realtime, health):
         app.include_router(module.router)
     install_docs(app)
     install_playground(app)
-    install_openapi(app, bearer_auth=settings.api_key is not None)
+    install_openapi(app, bearer_auth=bool(settings.api_keys))
     return app
 
 

@@ -1,53 +1,67 @@
-"""Optional API key: with ``API_KEY`` set, every /v1 request needs ``Authorization: Bearer <key>``.
+"""Who may call the public API: API keys, and the browser origins CORS lets in.
 
-Plain ASGI in front of everything, so a refused request is answered before any of its body is
-read, and a refused WebSocket before the upgrade (HTTP 401, where the server supports ASGI's
-denial response; else the handshake is closed with 1008). Browsers cannot set headers on a
-WebSocket, so there the key may also come as the subprotocol ``openai-insecure-api-key.<key>``,
-as OpenAI's browser clients send it. Documentation and health routes stay open.
+With ``API_KEY``/``API_KEY_FILE`` set, every /v1 request (and /metrics) needs one of the keys as
+``Authorization: Bearer <key>`` (``common.auth``); documentation, the playground and health routes
+stay open. With ``CORS_ALLOW_ORIGINS`` set, Starlette's CORS middleware answers browsers' preflight
+requests for those origins (outside the key check: a preflight carries no key), and the realtime
+WebSocket, which CORS does not cover, checks ``Origin`` itself (``origin_allowed``).
 """
 
 from __future__ import annotations
 
-import hmac
+from urllib.parse import urlsplit
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import Scope
 
+from common.auth import BearerAuthMiddleware, KeyRing
 from common.errors import APIError
+from gateway.settings import Settings
 
-PROTECTED_PREFIX = "/v1/"
-KEY_SUBPROTOCOL = "openai-insecure-api-key."
+PROTECTED_PREFIXES = ("/v1/", "/metrics")
+# Headers a browser page may read from our answers (besides the CORS-safelisted ones).
+EXPOSED_HEADERS = ["x-request-id", "retry-after", "x-should-retry"]
 
 
-class ApiKeyMiddleware:
-    def __init__(self, app: ASGIApp, api_key: str) -> None:
-        self.app = app
-        self._expected = api_key.encode()
+def _protected(path: str) -> bool:
+    return path.startswith(PROTECTED_PREFIXES)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind in ("http", "websocket") and scope["path"].startswith(PROTECTED_PREFIX) and not self._allowed(scope):
-            error = APIError(
+
+def install_access(app: FastAPI, settings: Settings) -> None:
+    """The key check, then CORS outside it (add_middleware wraps what was added before)."""
+    ring = KeyRing(settings.api_keys)
+    if ring:
+        app.add_middleware(
+            BearerAuthMiddleware,
+            check=lambda _, secret: ring.match(secret),
+            protects=_protected,
+            error=APIError(
                 401,
                 "Incorrect or missing API key: send it as 'Authorization: Bearer <API_KEY>' "
                 "(the OpenAI SDKs' api_key).",
                 code="invalid_api_key",
                 headers={"WWW-Authenticate": "Bearer"},
-            )
-            if kind == "http" or "websocket.http.response" in scope.get("extensions", {}):
-                await error.response()(scope, receive, send)
-            else:
-                await send({"type": "websocket.close", "code": 1008, "reason": "invalid_api_key"})
-            return
-        await self.app(scope, receive, send)
+            ),
+        )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            # Authorization and Content-Type, and whatever else a page's client sends (the OpenAI SDKs add
+            # their own x-stainless-* headers): the origin is what is checked.
+            allow_headers=["*"],
+            expose_headers=EXPOSED_HEADERS,
+        )
 
-    def _allowed(self, scope: Scope) -> bool:
-        if scope["type"] == "websocket":
-            for protocol in scope.get("subprotocols", ()):
-                if protocol.startswith(KEY_SUBPROTOCOL):
-                    return hmac.compare_digest(protocol[len(KEY_SUBPROTOCOL) :].encode(), self._expected)
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                scheme, _, token = value.partition(b" ")
-                return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self._expected)
-        return False
+
+def origin_allowed(scope: Scope, settings: Settings) -> bool:
+    """Whether a WebSocket handshake may go on: no list, no Origin (not a browser), the page's own
+    origin (the playground), or an origin on CORS_ALLOW_ORIGINS."""
+    allowed = settings.cors_origins
+    headers = dict(scope["headers"])
+    origin = headers.get(b"origin", b"").decode("latin-1").rstrip("/")
+    if not allowed or not origin or "*" in allowed or origin in allowed:
+        return True
+    return urlsplit(origin).netloc == headers.get(b"host", b"").decode("latin-1")

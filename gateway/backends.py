@@ -1,11 +1,12 @@
 """Streaming HTTP to the ASR and TTS services: one httpx client per backend.
 
-Failures map to what a client of the public API should see: unreachable -> 502
-(``<ASR|TTS> backend request failed: <reason>``), timeout -> 504, every connection to the
-backend busy -> 503, a backend's own error -> its status with its envelope (or ours around a
-body that is not one). A backend that dies after the response has started cannot change the
-status any more: the gateway logs it and aborts the client's response, so the client sees a
-broken transfer rather than a silently truncated 200.
+Failures map to what a client of the public API should see: unreachable -> 502 ("the
+speech-to-text service did not answer"), timeout -> 504, every connection to the backend busy ->
+503, a backend's own error -> its status with its envelope (or ours around a body that is not
+one). Public messages name the service, never a URL, host or port: the log lines keep those. A
+backend that dies after the response has started cannot change the status any more: the gateway
+logs it and aborts the client's response, so the client sees a broken transfer rather than a
+silently truncated 200.
 
 Connection reuse never fails a request: the clients drop idle connections
 (``BACKEND_KEEPALIVE_SECONDS``) well before the backends close them (their
@@ -27,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from common.disconnect import cancel_on_disconnect
-from common.errors import APIError, envelope
+from common.errors import APIError
 from common.service import REQUEST_ID_HEADER, request_id_var
 
 log = logging.getLogger(__name__)
@@ -57,25 +58,43 @@ Body = bytes | Callable[[], AsyncIterable[bytes]] | None
 
 @contextlib.asynccontextmanager
 async def backend_client(
-    base_url: str, timeout: httpx.Timeout, *, max_connections: int, keepalive_seconds: float
+    base_url: str,
+    timeout: httpx.Timeout,
+    *,
+    max_connections: int,
+    keepalive_seconds: float,
+    token: str | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The pooled keep-alive client for one backend (no proxies or .netrc from the environment)."""
+    """The pooled keep-alive client for one backend (no proxies or .netrc from the environment),
+    presenting BACKEND_TOKEN on every request when there is one."""
     limits = httpx.Limits(
         max_connections=max_connections,
         max_keepalive_connections=min(max_connections, 256),
         keepalive_expiry=keepalive_seconds,
     )
-    async with httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits, trust_env=False) as client:
+    headers = backend_headers(token)
+    async with httpx.AsyncClient(
+        base_url=base_url, timeout=timeout, limits=limits, headers=headers, trust_env=False
+    ) as client:
         yield client
 
 
-class Backend:
-    """One backend service (``label`` is how errors name it: ASR or TTS)."""
+def backend_headers(token: str | None) -> dict[str, str]:
+    """What authenticates the gateway to a backend (HTTP requests and WebSocket upgrades alike)."""
+    return {"authorization": f"Bearer {token}"} if token else {}
 
-    def __init__(self, label: str, client: httpx.AsyncClient) -> None:
+
+class Backend:
+    """One backend service. ``label`` names it in logs (ASR, TTS); ``service`` in public messages
+    ("speech-to-text service"), which never name its URL."""
+
+    def __init__(self, label: str, service: str, client: httpx.AsyncClient) -> None:
         self.label = label
+        self.service = service
         self.client = client
         self.base_url = str(client.base_url).rstrip("/")
+        # For requests made without the client (the realtime WebSocket): BACKEND_TOKEN, if any.
+        self.auth_headers = [(name, value) for name, value in client.headers.items() if name == "authorization"]
 
     async def open(
         self, method: str, path: str, *, headers: Headers = (), body: Body = None, replayable: bool = True
@@ -169,11 +188,19 @@ class Backend:
 
     def error(self, upstream: httpx.Response) -> APIError:
         """A backend's error answer (read whole) as the APIError the client should see."""
+        return self._api_error(upstream, upstream.content)
+
+    def _api_error(self, upstream: httpx.Response, body: bytes) -> APIError:
         headers = {name: value for name in ("retry-after", "x-should-retry") if (value := upstream.headers.get(name))}
-        body = upstream.content
-        if not _is_envelope(body):
-            body = _wrap(self.label, upstream.status_code, body)
-        error = json.loads(body)["error"]
+        error = _envelope(body)
+        if error is None:
+            text = body[:2000].decode("utf-8", "replace").strip() or "no details"
+            return APIError(
+                upstream.status_code,
+                f"The {self.service} failed (HTTP {upstream.status_code}): {text}",
+                code="backend_error",
+                headers=headers,
+            )
         return APIError(
             upstream.status_code,
             str(error["message"]),
@@ -221,26 +248,21 @@ class Backend:
             log.warning("%s backend error body unreadable: %s", self.label, exc)
         finally:
             await upstream.aclose()
-        status = upstream.status_code
-        headers = {name: value for name in ("retry-after", "x-should-retry") if (value := upstream.headers.get(name))}
-        payload = bytes(body) if _is_envelope(body) else _wrap(self.label, status, body)
-        return Response(payload, status_code=status, headers=headers, media_type="application/json")
+        return self._api_error(upstream, bytes(body)).response()
 
     def unreachable(self, exc: httpx.TransportError) -> APIError:
-        message = f"{self.label} backend request failed: {_reason(exc, self.base_url)}"
-        log.warning("%s", message)
-        return APIError(502, message, code="backend_unreachable")
+        log.warning("%s backend request failed: %s [%s]", self.label, str(exc) or type(exc).__name__, self.base_url)
+        return APIError(502, f"The {self.service} did not answer ({_reason(exc)}).", code="backend_unreachable")
 
     def timed_out(self, exc: BaseException | None = None) -> APIError:
         what = f" ({type(exc).__name__})" if exc is not None else ""
-        message = f"{self.label} backend timed out{what} at {self.base_url}."
-        log.warning("%s", message)
-        return APIError(504, message, code="backend_timeout")
+        log.warning("%s backend timed out%s at %s", self.label, what, self.base_url)
+        return APIError(504, f"The {self.service} did not answer in time.", code="backend_timeout")
 
     def busy(self) -> APIError:
         return APIError(
             503,
-            f"Too many requests in flight to the {self.label} backend (BACKEND_MAX_CONNECTIONS); retry shortly.",
+            f"Too many requests in flight to the {self.service} (BACKEND_MAX_CONNECTIONS); retry shortly.",
             code="backend_busy",
             headers={"Retry-After": "1"},
         )
@@ -250,12 +272,16 @@ class StreamBroken(Exception):
     """The backend failed after the client's response had started."""
 
 
-def _reason(exc: httpx.TransportError, base_url: str) -> str:
-    text = str(exc) or type(exc).__name__
-    # Name the OS error behind it (e.g. connection refused, name resolution).
-    if (os_error := _os_error(exc)) is not None and os_error.lower() not in text.lower():
-        text = f"{text} ({os_error.lower()})"
-    return f"{text} [{base_url}]"
+def _reason(exc: httpx.TransportError) -> str:
+    """What went wrong, in words that name no address: the OS error behind it when there is one
+    (connection refused, name resolution), else the kind of failure."""
+    if (os_error := _os_error(exc)) is not None:
+        return os_error.lower()
+    if isinstance(exc, httpx.ConnectError):
+        return "the connection failed"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the connection was closed without an answer"
+    return "the connection broke"
 
 
 def _os_error(exc: BaseException | None, depth: int = 0) -> str | None:
@@ -268,15 +294,12 @@ def _os_error(exc: BaseException | None, depth: int = 0) -> str | None:
     return _os_error(exc.__cause__ or exc.__context__, depth + 1)
 
 
-def _is_envelope(body: bytes | bytearray) -> bool:
+def _envelope(body: bytes) -> dict | None:
+    """The ``error`` object of an OpenAI error envelope, or None when ``body`` is not one."""
     try:
         parsed = json.loads(body)
     except ValueError:
-        return False
-    return isinstance(parsed, dict) and isinstance(parsed.get("error"), dict) and "message" in parsed["error"]
-
-
-def _wrap(label: str, status: int, body: bytes | bytearray) -> bytes:
-    text = bytes(body[:2000]).decode("utf-8", "replace").strip() or "no details"
-    message = f"{label} backend error (HTTP {status}): {text}"
-    return json.dumps(envelope(message, status=status, code="backend_error")).encode()
+        return None
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict) and "message" in parsed["error"]:
+        return parsed["error"]
+    return None

@@ -17,21 +17,18 @@ log = logging.getLogger(__name__)
 
 
 async def probe(backend: Backend, timeout: float) -> dict[str, Any]:
-    """One backend's /healthz, as /readyz reports it."""
+    """One backend's /healthz, as /readyz reports it: public, so it names the service, never its
+    address (``reason`` is for the gateway's own log)."""
     try:
         response = await backend.client.get("/healthz", timeout=timeout)
     except httpx.HTTPError as exc:
-        return {"url": backend.base_url, "ok": False, "error": str(exc) or type(exc).__name__}
+        reason = f"{str(exc) or type(exc).__name__} [{backend.base_url}]"
+        return {"ok": False, "error": f"the {backend.service} did not answer", "reason": reason}
     try:
         health = response.json()
     except ValueError:
         health = None
-    return {
-        "url": backend.base_url,
-        "ok": response.status_code == 200,
-        "status_code": response.status_code,
-        "health": health,
-    }
+    return {"ok": response.status_code == 200, "status_code": response.status_code, "health": health}
 
 
 def _learn(catalog: Catalog, name: BackendName, result: dict[str, Any]) -> bool:
@@ -59,7 +56,7 @@ async def keep_catalog_current(
             # One line when a backend stops answering and one when it is back, not one per poll.
             if not ok and name not in failing:
                 failing.add(name)
-                reason = result.get("error") or f"HTTP {result.get('status_code')}"
+                reason = result.get("reason") or f"HTTP {result.get('status_code')}"
                 log.warning("%s backend at %s does not answer /healthz (%s); /v1/models shows defaults for it",
                             backend.label, backend.base_url, reason)  # fmt: skip
             elif ok and name in failing:

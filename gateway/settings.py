@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+import functools
+from pathlib import Path
 
-from common.service import ServiceSettings
+from pydantic import Field, SecretStr, model_validator
+
+from common.settings import BackendTokenSettings
 
 GIB = 1024**3
 
 
-class Settings(ServiceSettings):
+class Settings(BackendTokenSettings):
     """Everything the gateway can be told. Each field's env name is its upper-cased name."""
 
     port: int = Field(default=5000, description="Port the service listens on.")
@@ -21,8 +24,21 @@ class Settings(ServiceSettings):
     )
     api_key: SecretStr | None = Field(
         default=None,
-        description="When set, every /v1 request needs 'Authorization: Bearer <API_KEY>' (the OpenAI SDKs' "
-        "api_key); others get 401. /docs, /redoc, /openapi.json, /healthz and /readyz stay open.",
+        description="API keys, separated by commas: when set (here or in API_KEY_FILE), every /v1 request needs "
+        "'Authorization: Bearer <one of them>' (the OpenAI SDKs' api_key), and so does /metrics; others get 401. "
+        "One key per client lets you rotate them one at a time; logs name a key by the first 8 hex digits of its "
+        "SHA-256. /docs, /redoc, /openapi.json, /playground, /healthz and /readyz stay open.",
+    )
+    api_key_file: Path | None = Field(
+        default=None,
+        description="A file of API keys, one a line (blank lines and lines starting with # are skipped), read "
+        "at start; its keys are accepted as well as API_KEY's.",
+    )
+    cors_allow_origins: str = Field(
+        default="",
+        description="Origins (scheme://host[:port], separated by commas; * for any) whose web pages may call the "
+        "API from a browser (CORS). Empty: no CORS headers, so only same-origin pages (the playground) can. When "
+        "set, the realtime WebSocket also refuses pages from other origins.",
     )
     asr_base_url: str = Field(default="http://127.0.0.1:5001", description="Base URL of the ASR (WhisperX) service.")
     tts_base_url: str = Field(default="http://127.0.0.1:5002", description="Base URL of the TTS (Coqui) service.")
@@ -102,3 +118,24 @@ class Settings(ServiceSettings):
         ge=4096,
         description="Read size when streaming a spooled upload to the ASR service.",
     )
+
+    @model_validator(mode="after")
+    def _keys_readable(self) -> Settings:
+        self.api_keys  # noqa: B018 - an unreadable API_KEY_FILE stops start-up, not the first request
+        return self
+
+    @functools.cached_property
+    def api_keys(self) -> list[str]:
+        """Every accepted API key (none: the API is open)."""
+        keys = self.api_key.get_secret_value().split(",") if self.api_key is not None else []
+        if self.api_key_file is not None:
+            try:
+                lines = self.api_key_file.read_text().splitlines()
+            except OSError as exc:
+                raise ValueError(f"API_KEY_FILE {self.api_key_file} cannot be read: {exc.strerror}") from None
+            keys += [line for line in lines if not line.strip().startswith("#")]
+        return list(dict.fromkeys(key.strip() for key in keys if key.strip()))
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [origin.strip().rstrip("/") for origin in self.cors_allow_origins.split(",") if origin.strip()]

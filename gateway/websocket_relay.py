@@ -31,20 +31,12 @@ CLIENT_GONE = (WebSocketDisconnect, WebSocketDisconnected)
 UNSENDABLE = frozenset({1005, 1006, 1015})
 
 
-async def refuse(websocket: WebSocket, error: APIError) -> None:
-    """Answer the upgrade with ``error`` as an HTTP response (where the server supports it), else
-    close the handshake with 1011 (or 1008 for a refused key)."""
-    if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        await error.response()(websocket.scope, websocket.receive, websocket.send)
-    else:
-        await websocket.close(1008 if error.status in (401, 403) else 1011, error.message[:120])
-
-
 @contextlib.asynccontextmanager
 async def backend_socket(
-    label: str, url: str, *, headers: Sequence[tuple[str, str]], timeout: float
+    label: str, service: str, url: str, *, headers: Sequence[tuple[str, str]], timeout: float
 ) -> AsyncIterator[ClientConnection]:
-    """The backend's WebSocket at ``url``; failing to open it is the APIError a client should see."""
+    """The backend's WebSocket at ``url``; failing to open it is the APIError a client should see,
+    naming the ``service`` (its address goes to the log only)."""
     try:
         upstream = await connect(
             url,
@@ -56,18 +48,18 @@ async def backend_socket(
             user_agent_header=None,
         )
     except TimeoutError as exc:
+        log.warning("%s backend did not accept the WebSocket within %g s [%s]", label, timeout, url)
         raise APIError(
-            504, f"{label} backend did not accept the WebSocket within {timeout:g} s.", code="backend_timeout"
+            504, f"The {service} did not accept the WebSocket within {timeout:g} s.", code="backend_timeout"
         ) from exc
     except InvalidStatus as exc:
         status = exc.response.status_code
-        raise APIError(
-            502, f"{label} backend refused the WebSocket (HTTP {status}) [{url}].", code="backend_error"
-        ) from exc
+        log.warning("%s backend refused the WebSocket with HTTP %d [%s]", label, status, url)
+        raise APIError(502, f"The {service} refused the WebSocket (HTTP {status}).", code="backend_error") from exc
     except (OSError, InvalidHandshake) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        log.warning("%s backend WebSocket failed: %s [%s]", label, reason, url)
-        raise APIError(502, f"{label} backend request failed: {reason} [{url}]", code="backend_unreachable") from exc
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        log.warning("%s backend WebSocket failed: %s [%s]", label, str(exc) or reason, url)
+        raise APIError(502, f"The {service} did not answer ({reason.lower()}).", code="backend_unreachable") from exc
     async with upstream:
         yield upstream
 

@@ -20,6 +20,9 @@ state=var/compose-smoke # what this script created (so `down` undoes only that),
 mkdir -p "$state"
 export COMPOSE_FILE=docker-compose.yml:docker-compose.cpu.yml:docker-compose.embedded.yml
 export ASR_MODELS_PATH="$PWD/$state/models" COQUI_CACHE_PATH="$PWD/$state/coqui-cache" VOICES_PATH="$PWD/$state/voices"
+# docker-compose.yml refuses to start without the backends' secret: a new one for each run.
+BACKEND_TOKEN="${BACKEND_TOKEN:-$(python3 -c 'import secrets; print(secrets.token_hex(32))')}"
+export BACKEND_TOKEN
 LOCAL_BASE=speech-stack/python:3.11-bookworm
 OFFICIAL_BASE=python:3.11-slim
 

@@ -5,16 +5,16 @@ Each check is a small function registered with ``@check(services...)``: it raise
 check and a summary last; a failing check is followed by the last logs of the services it names.
 To add one, write another function below; they run in the order written.
 
-Traffic goes only to the published gateway, http://127.0.0.1:5148 (and a refused connection to
-127.0.0.1:5001/5002); Docker is driven through the Compose binary and client the script found
-(COMPOSE_BIN and DOCKER in the environment, COMPOSE_FILE naming the files).
+Traffic from the host goes only to the published gateway, http://127.0.0.1:5148; what must not be
+published is read from Docker's own port list, and what must not be reachable is tried from
+containers on the stack's networks. Docker is driven through the Compose binary and client the
+script found (COMPOSE_BIN and DOCKER in the environment, COMPOSE_FILE naming the files).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -32,7 +32,7 @@ from tests.e2e.checks import word_error_rate  # the tests' WER: lower-cased, pun
 
 GATEWAY = "http://127.0.0.1:5148"
 PUBLISHED_PORT = 5148
-BACKEND_PORTS = (5001, 5002)
+BACKENDS = {"asr": 5001, "coqui-tts": 5002}
 SERVICES = ("gateway", "asr", "coqui-tts")
 MAX_WER = 0.2
 SENTENCE = "The quick brown fox jumps over the lazy dog, and the stack turns text into speech and back again."
@@ -179,10 +179,18 @@ def expect_envelope(response: httpx.Response, status: int) -> dict[str, Any]:
     return error
 
 
-def connection_refused(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(3)
-        return sock.connect_ex(("127.0.0.1", port)) != 0
+def docker(*args: str, timeout: float = 120) -> str:
+    result = subprocess.run(
+        [os.environ.get("DOCKER", "docker"), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        raise CheckFailed(f"docker {' '.join(args[:3])} …: {result.stderr.strip()[-500:]}")
+    return result.stdout
+
+
+def python_in(service: str, code: str) -> str:
+    """Run ``code`` with the Python of a running service's container (as a client inside the stack)."""
+    return compose("exec", "-T", service, "python", "-c", code).strip()
 
 
 # --- The checks ------------------------------------------------------------------------------
@@ -206,11 +214,52 @@ def only_the_gateway_is_published() -> str:
     }
     expected = {"gateway": [(PUBLISHED_PORT, 5000)], "asr": [], "coqui-tts": []}
     expect(published == expected, f"published ports: {published}")
-    for port in BACKEND_PORTS:
-        expect(connection_refused(port), f"127.0.0.1:{port} accepts connections from the host")
     health = client.get("/healthz")
     expect(health.status_code == 200, f"/healthz on {PUBLISHED_PORT}: {health.status_code}")
-    return f"gateway 5148->5000 only; 127.0.0.1:{BACKEND_PORTS[0]} and :{BACKEND_PORTS[1]} refused"
+    return "Docker publishes gateway 5148->5000 and nothing of asr or coqui-tts"
+
+
+# Run in a container: a TCP connection to each backend, then the gateway's /healthz.
+_REACH = """
+import socket, urllib.request
+for host, port in {backends}:
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+        print(host, "reachable")
+    except OSError as exc:
+        print(host, type(exc).__name__)
+print("gateway", urllib.request.urlopen("http://gateway:5000/healthz", timeout=5).status)
+"""
+
+
+@check("gateway", "asr", "coqui-tts")
+def backends_are_private() -> str:
+    """Another stack's container on infra-net reaches the gateway but not the backends (no name, or
+    refused); and inside the stack a backend answers a caller without BACKEND_TOKEN with 401."""
+    image = container("gateway")["Config"]["Image"]
+    lines = docker(
+        "run", "--rm", "--network", "infra-net", "--entrypoint", "python", image, "-c",
+        _REACH.format(backends=tuple(BACKENDS.items())),
+    ).splitlines()  # fmt: skip
+    outcome = dict(line.split(" ", 1) for line in lines)
+    expect(outcome.get("gateway") == "200", f"the gateway from infra-net: {outcome}")
+    for backend in BACKENDS:
+        expect(outcome.get(backend) in ("gaierror", "ConnectionRefusedError"), f"{backend} from infra-net: {outcome}")
+    # From the gateway's container (on the private network): no token 401, the token 200.
+    statuses = python_in(
+        "gateway",
+        "import os, urllib.request, urllib.error\n"
+        "def get(url, **headers):\n"
+        "    try: return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10).status\n"
+        "    except urllib.error.HTTPError as exc: return exc.code\n"
+        "token = 'Bearer ' + os.environ['BACKEND_TOKEN']\n"
+        "print(get('http://coqui-tts:5002/v1/audio/voices'), get('http://coqui-tts:5002/v1/audio/voices', "
+        "Authorization='Bearer wrong-token-0123456789'), get('http://coqui-tts:5002/v1/audio/voices', "
+        "Authorization=token), get('http://asr:5001/healthz'))",
+    )
+    expect(statuses == "401 401 200 200", f"coqui-tts without/wrong/with token, asr /healthz: {statuses}")
+    reached = ", ".join(f"{backend} {outcome[backend]}" for backend in BACKENDS)
+    return f"from infra-net: gateway 200, {reached}; a backend without or with a wrong token 401, with it 200"
 
 
 @check("asr")

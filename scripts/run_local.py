@@ -7,13 +7,15 @@ PyPI (tiny.en for ASR, a Piper voice for TTS), so the stack works offline on any
 
 Launcher settings (environment): LOCAL_MODELS (embedded|full), GATEWAY_PORT (5000), ASR_PORT (5001),
 TTS_PORT (5002), STARTUP_TIMEOUT_SECONDS (120). The backends keep their models loaded for 300 s
-after a request (MODEL_TTL_SECONDS; 0 unloads after each one, as Docker Compose does). Anything
+after a request (MODEL_TTL_SECONDS; 0 unloads after each one, as Docker Compose does), and answer
+only the gateway: each run makes a new BACKEND_TOKEN for the three (unless one is set). Anything
 else in the environment reaches the services unchanged.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -61,9 +63,13 @@ def build_services(env: dict[str, str]) -> list[Service]:
     # reload to each one.
     defaults = {**model_defaults(mode), "MODEL_TTL_SECONDS": "300"}
     backend_env = {k: v for k, v in defaults.items() if k not in env}  # the user's choice wins
-    asr = Service("asr", "asr", ports["ASR"], backend_env)
-    tts = Service("coqui-tts", "coqui_tts", ports["TTS"], backend_env)
-    gateway = Service("gateway", "gateway", ports["GATEWAY"], {"ASR_BASE_URL": asr.url, "TTS_BASE_URL": tts.url})
+    # The backends answer only the gateway, even though all three share loopback: a new secret each run.
+    token = {"BACKEND_TOKEN": env.get("BACKEND_TOKEN") or secrets.token_hex(32)}
+    asr = Service("asr", "asr", ports["ASR"], {**backend_env, **token})
+    tts = Service("coqui-tts", "coqui_tts", ports["TTS"], {**backend_env, **token})
+    gateway = Service(
+        "gateway", "gateway", ports["GATEWAY"], {"ASR_BASE_URL": asr.url, "TTS_BASE_URL": tts.url, **token}
+    )
     return [asr, tts, gateway]
 
 

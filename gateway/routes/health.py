@@ -28,6 +28,8 @@ async def readyz(request: Request) -> JSONResponse:
     state = request.app.state
     timeout = state.settings.ready_timeout_seconds
     asr, tts = await asyncio.gather(probe(state.asr, timeout), probe(state.tts, timeout))
+    for result in (asr, tts):
+        result.pop("reason", None)  # the address behind a failure stays in the gateway's log
     ready = asr["ok"] and tts["ok"]
     body = {"status": "ready" if ready else "not_ready", "backends": {"asr": asr, "tts": tts}}
     return JSONResponse(body, status_code=200 if ready else 503)

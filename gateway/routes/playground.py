@@ -7,7 +7,7 @@ is open like /docs; its API calls carry the key the person typed, kept in the ta
 ``/playground/features.json`` tells the page what this server offers, so it shows a section only
 when the capability behind it exists: ``realtime`` when the gateway has the WebSocket route
 ``/v1/realtime``, ``custom_voices`` when it takes ``POST /v1/audio/voice_consents``,
-``api_key_required`` when ``API_KEY`` is set; ``consent_statements`` are the sentences a consent
+``api_key_required`` when API keys are set; ``consent_statements`` are the sentences a consent
 recording must say, per language. The app's own routes are asked whether they take those requests,
 so a capability appears on the page as soon as its router is included.
 
@@ -80,7 +80,7 @@ async def features(request: Request) -> JSONResponse:
     custom_voices = _serves(app, "http", CUSTOM_VOICES_PATH, "POST")
     return JSONResponse(
         {
-            "api_key_required": app.state.settings.api_key is not None,
+            "api_key_required": bool(app.state.settings.api_keys),
             "realtime": _serves(app, "websocket", REALTIME_PATH),
             "custom_voices": custom_voices,
             # What a consent recording must say, per language: the page shows the one to read.

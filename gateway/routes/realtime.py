@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, WebSocket
 
+from common.auth import refuse
 from common.errors import APIError
 from common.service import REQUEST_ID_HEADER, request_id_var
-from gateway.websocket_relay import backend_socket, refuse, relay
+from gateway.auth import origin_allowed
+from gateway.websocket_relay import backend_socket, relay
 
 router = APIRouter(tags=["realtime"])
 PATH = "/v1/realtime"  # the same on the ASR service
@@ -30,16 +32,21 @@ def _backend_url(base_url: str, query: bytes) -> str:
 async def realtime(websocket: WebSocket) -> None:
     state = websocket.app.state
     offered = websocket.scope.get("subprotocols", [])
-    headers = [(REQUEST_ID_HEADER, request_id_var.get())]
+    if not origin_allowed(websocket.scope, state.settings):
+        origin = websocket.headers.get("origin", "")[:200]
+        error = APIError(403, f"Origin {origin!r} is not allowed (CORS_ALLOW_ORIGINS).", code="origin_not_allowed")
+        await refuse(websocket.scope, websocket.receive, websocket.send, error)
+        return
+    headers = [(REQUEST_ID_HEADER, request_id_var.get()), *state.asr.auth_headers]
     if BETA_SUBPROTOCOL in offered or websocket.headers.get("openai-beta", "").strip().lower() == BETA_HEADER:
         headers.append(("OpenAI-Beta", BETA_HEADER))  # the ASR service answers in the beta shapes
     url = _backend_url(state.asr.base_url, websocket.scope.get("query_string", b""))
     settings = state.settings
     try:
         async with backend_socket(
-            state.asr.label, url, headers=headers, timeout=settings.connect_timeout_seconds
+            state.asr.label, state.asr.service, url, headers=headers, timeout=settings.connect_timeout_seconds
         ) as upstream:
             await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
             await relay(websocket, upstream)
     except APIError as error:  # only opening the backend's socket raises it: the client is not accepted yet
-        await refuse(websocket, error)
+        await refuse(websocket.scope, websocket.receive, websocket.send, error)

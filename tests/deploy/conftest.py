@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.deployment import compose_config
+from tests.deploy.deployment import TOKEN, compose_config
 
 
 @pytest.fixture(scope="session")
@@ -16,17 +16,18 @@ def compose_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def empty_env_file(compose_home: Path) -> Path:
-    path = compose_home / "empty.env"
-    path.write_text("")
+def minimal_env_file(compose_home: Path) -> Path:
+    """The smallest .env the stack starts with: the one required setting, BACKEND_TOKEN."""
+    path = compose_home / "minimal.env"
+    path.write_text(f"BACKEND_TOKEN={TOKEN}\n")
     return path
 
 
 @pytest.fixture(scope="session")
-def compose(empty_env_file: Path, compose_home: Path) -> dict[str, Any]:
-    return compose_config("docker-compose.yml", env_file=empty_env_file, home=compose_home)
+def compose(minimal_env_file: Path, compose_home: Path) -> dict[str, Any]:
+    return compose_config("docker-compose.yml", env_file=minimal_env_file, home=compose_home)
 
 
 @pytest.fixture(scope="session")
-def compose_cpu(empty_env_file: Path, compose_home: Path) -> dict[str, Any]:
-    return compose_config("docker-compose.yml", "docker-compose.cpu.yml", env_file=empty_env_file, home=compose_home)
+def compose_cpu(minimal_env_file: Path, compose_home: Path) -> dict[str, Any]:
+    return compose_config("docker-compose.yml", "docker-compose.cpu.yml", env_file=minimal_env_file, home=compose_home)

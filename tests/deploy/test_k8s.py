@@ -178,3 +178,32 @@ def test_secrets_come_from_optional_secrets(manifests: list[dict[str, Any]], ser
     (variable,) = [env for env in _container(manifests, service)["env"] if env["name"] == name]
     reference = variable["valueFrom"]["secretKeyRef"]
     assert reference["key"] == name and reference["optional"] is True
+
+
+def test_only_gateway_pods_reach_the_backends(manifests: list[dict[str, Any]]) -> None:
+    """Every backend pod is selected by NetworkPolicies whose only ingress is gateway pods on its port
+    (a pod selected by any policy accepts nothing else)."""
+    gateway_labels = find(manifests, "Deployment", GATEWAY.name)["spec"]["template"]["metadata"]["labels"]
+    policies = [doc for doc in manifests if doc["kind"] == "NetworkPolicy"]
+    for backend in BACKENDS:
+        pod_labels = find(manifests, "Deployment", backend.name)["spec"]["template"]["metadata"]["labels"]
+        selecting = [p for p in policies if p["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()]
+        assert selecting, f"no NetworkPolicy selects {backend.name}"
+        for policy in selecting:
+            assert policy["spec"]["policyTypes"] == ["Ingress"]
+            for rule in policy["spec"]["ingress"]:
+                assert rule["ports"] == [{"protocol": "TCP", "port": backend.port}]
+                for source in rule["from"]:
+                    assert set(source) == {"podSelector"}, f"{policy['metadata']['name']}: {source}"
+                    assert source["podSelector"]["matchLabels"].items() <= gateway_labels.items()
+    # The gateway itself stays reachable (the Ingress controller talks to it).
+    assert not [p for p in policies if p["spec"]["podSelector"]["matchLabels"].items() <= gateway_labels.items()]
+
+
+def test_all_three_share_the_backend_token_secret(manifests: list[dict[str, Any]]) -> None:
+    for service in SERVICES:
+        assert "BACKEND_TOKEN" in service.setting_names()
+        (variable,) = [env for env in _container(manifests, service)["env"] if env["name"] == "BACKEND_TOKEN"]
+        reference = variable["valueFrom"]["secretKeyRef"]
+        # Required: a backend that started without it would answer anyone.
+        assert reference == {"name": "backend-token", "key": "BACKEND_TOKEN"}

@@ -1,7 +1,7 @@
 """Failure paths through the real stack: a TTS backend that goes away and comes back.
 
 The seed README's troubleshooting: while coqui-tts is not listening, speech gives
-``502 TTS backend request failed: ... connection refused``; once it is back, speech works again,
+``502 The text-to-speech service did not answer (connection refused)``; once it is back, speech works again,
 without restarting the gateway.
 """
 
@@ -31,7 +31,7 @@ def test_tts_down_gives_502_and_recovers_without_restarting_the_gateway(
             speak(client)
         message = error.value.body["message"]  # type: ignore[index]
         assert error.value.status_code == 502
-        assert message.startswith("TTS backend request failed: ") and "connection refused" in message, message
+        assert message.startswith("The text-to-speech service did not answer") and "connection refused" in message
         assert gateway.is_running(), "the gateway must outlive its backends"
         assert "[run_local] coqui-tts exited" in coqui_stack.log()  # the launcher tells the user
     finally:  # later tests share this stack: bring the TTS back whatever happened above

@@ -47,6 +47,7 @@ def _record(request: Request, **extra: Any) -> dict[str, Any]:
         "path": request.url.path,
         "method": request.method,
         "request_id": request.headers.get("x-request-id"),
+        "authorization": request.headers.get("authorization"),
         "content_type": request.headers.get("content-type"),
         "content_length": request.headers.get("content-length"),
         "started": time.time(),

@@ -96,7 +96,7 @@ def test_a_streamed_upload_on_a_connection_closed_as_it_is_reused_is_502(proxied
     proxy.doom_all()
     response = _requests_of_kind(proxied_gateway.url, "streamed-upload")
     error = assert_error(response, 502, None, code="backend_unreachable")
-    assert error["message"].startswith("ASR backend request failed")
+    assert error["message"].startswith("The speech-to-text service did not answer")
     assert httpx.get(f"{proxied_gateway.url}/v1/audio/voices", timeout=10).status_code == 200
 
 

@@ -197,7 +197,12 @@ def test_backend_dying_mid_stream_aborts_the_response(gateway: Server, backend: 
 
 
 @pytest.mark.parametrize(
-    ("path", "label"), [("/v1/audio/speech", "TTS"), ("/v1/audio/transcriptions", "ASR"), ("/v1/audio/voices", "TTS")]
+    ("path", "label"),
+    [
+        ("/v1/audio/speech", "text-to-speech"),
+        ("/v1/audio/transcriptions", "speech-to-text"),
+        ("/v1/audio/voices", "text-to-speech"),
+    ],
 )
 def test_backend_down_is_502(orphan_gateway: Server, path: str, label: str) -> None:
     if path.endswith("speech"):
@@ -210,7 +215,7 @@ def test_backend_down_is_502(orphan_gateway: Server, path: str, label: str) -> N
             f"{orphan_gateway.url}{path}", content=form.body(), headers={"content-type": form.content_type}
         )
     error = assert_error(response, 502, None, code="backend_unreachable")
-    assert error["message"].startswith(f"{label} backend request failed: ")
+    assert error["message"].startswith(f"The {label} service did not answer (")
     assert "refused" in error["message"]
 
 
@@ -232,7 +237,7 @@ def test_slow_speech_backend_is_504(strict_gateway: Server, backend: FakeControl
     response = httpx.post(f"{strict_gateway.url}/v1/audio/speech", json=SPEECH, timeout=10)
     assert_error(response, 504, None, code="backend_timeout")
     assert time.monotonic() - started < 2.5
-    assert "TTS backend timed out" in response.json()["error"]["message"]
+    assert response.json()["error"]["message"] == "The text-to-speech service did not answer in time."
 
 
 def test_silent_asr_backend_is_504(strict_gateway: Server, backend: FakeControl) -> None:

@@ -167,6 +167,8 @@ def test_backend_down_is_a_502_before_the_upgrade(orphan_gateway: Server) -> Non
         response = refused.value.response
         assert response.status_code == 502
         error = json.loads(response.body)["error"]
-        assert error["code"] == "backend_unreachable" and error["message"].startswith("ASR backend request failed")
+        assert error["code"] == "backend_unreachable" and error["message"].startswith(
+            "The speech-to-text service did not answer"
+        )
 
     asyncio.run(scenario())
