@@ -1,7 +1,10 @@
-"""Write ``.env.example`` from the services' settings classes, so it documents every setting with
-its real default and never drifts from the code: ``python deploy/env_example.py > .env.example``.
-``--markdown`` prints the same as the tables of README.md's Configuration section.
-``tests/deploy`` fails when the committed files differ from what this prints."""
+"""Write ``.env.example`` and the tables of ``docs/configuration.md`` from the services' settings
+classes, so both document every setting with its real default and never drift from the code.
+
+``python deploy/env_example.py --write`` rewrites both files (in docs/configuration.md only the
+part between the ``settings:begin``/``settings:end`` markers). Without an argument it prints
+``.env.example``; ``--markdown`` prints the tables. ``tests/deploy`` fails when the committed files
+differ from what this writes."""
 
 from __future__ import annotations
 
@@ -16,6 +19,11 @@ from pydantic_settings import BaseSettings
 from asr.settings import Settings as AsrSettings
 from coqui_tts.settings import Settings as TtsSettings
 from gateway.settings import Settings as GatewaySettings
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_EXAMPLE = ROOT / ".env.example"
+CONFIGURATION_DOC = ROOT / "docs" / "configuration.md"
+TABLES_BEGIN, TABLES_END = "<!-- settings:begin -->\n", "<!-- settings:end -->"
 
 SERVICES: dict[str, type[BaseSettings]] = {"gateway": GatewaySettings, "asr": AsrSettings, "coqui-tts": TtsSettings}
 BACKENDS = ("asr", "coqui-tts")
@@ -142,7 +150,7 @@ def render() -> str:
 
 
 def render_markdown() -> str:
-    """README's configuration tables: one per section, every setting with its default(s)."""
+    """docs/configuration.md's tables: one per section, every setting with its default(s)."""
     sections: dict[str, list[str]] = {}
     for setting in collect().values():
         values = {service: render_value(default) for service, default in setting.defaults.items()}
@@ -152,7 +160,8 @@ def render_markdown() -> str:
             default = ", ".join(
                 f"{service} `{value}`" if value else f"{service} unset" for service, value in values.items()
             )
-        description = setting.description.replace("|", "\\|")
+        # Escaped so that Markdown keeps them as text: "|" ends a cell, "<x>" would be an HTML tag.
+        description = setting.description.replace("|", "\\|").replace("<", "&lt;")
         sections.setdefault(section_of(setting), []).append(f"| `{setting.name}` | {default} | {description} |")
     return (
         "\n".join(
@@ -163,7 +172,23 @@ def render_markdown() -> str:
     )
 
 
+def tables_span(document: str) -> slice:
+    """Where the generated part of docs/configuration.md lies: between the markers."""
+    start = document.index(TABLES_BEGIN) + len(TABLES_BEGIN)
+    return slice(start, document.index(TABLES_END, start))
+
+
+def write() -> None:
+    ENV_EXAMPLE.write_text(render())
+    document = CONFIGURATION_DOC.read_text()
+    span = tables_span(document)
+    CONFIGURATION_DOC.write_text(document[: span.start] + render_markdown() + document[span.stop :])
+
+
 if __name__ == "__main__":
     import sys
 
-    print(render_markdown() if "--markdown" in sys.argv[1:] else render(), end="")
+    if "--write" in sys.argv[1:]:
+        write()
+    else:
+        print(render_markdown() if "--markdown" in sys.argv[1:] else render(), end="")

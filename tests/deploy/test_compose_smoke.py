@@ -1,6 +1,6 @@
-"""scripts/compose-smoke.sh, statically: it runs the compose files and commands the README shows, and
-CI (scripts/test.sh without arguments) runs it after pytest. The script itself runs the real stack
-on a Docker engine; no engine runs inside pytest."""
+"""scripts/compose-smoke.sh, statically: it runs the compose files and commands docs/deployment.md
+shows, and CI (scripts/test.sh without arguments) runs it after pytest. The script itself runs the
+real stack on a Docker engine; no engine runs inside pytest."""
 
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ def test_the_smoke_stack_is_the_real_compose_file_with_the_cpu_and_embedded_over
         assert (ROOT / name).is_file(), name
 
 
-def test_readme_shows_the_commands_the_smoke_script_runs() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_the_deployment_doc_shows_the_commands_the_smoke_script_runs() -> None:
+    guide = (ROOT / "docs" / "deployment.md").read_text()
     block = f"export COMPOSE_FILE={_compose_file()}\ndocker network create infra-net\n"
     block += "docker compose build\ndocker compose up -d --wait\n"
-    assert block in readme
+    assert block in guide
     script = SMOKE.read_text()
     assert '"$COMPOSE_BIN" build ' in script
     assert re.search(r'"\$COMPOSE_BIN" up -d --wait ', script)

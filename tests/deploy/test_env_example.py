@@ -1,4 +1,5 @@
-""".env.example documents every setting of every service with its real default."""
+""".env.example and docs/configuration.md document every setting of every service with its real
+default, as deploy/env_example.py generates them from the settings classes."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from tests.deploy.deployment import ROOT, SERVICES, TOKEN, compose_config
 
 ENV_EXAMPLE = ROOT / ".env.example"
+CONFIGURATION_DOC = ROOT / "docs" / "configuration.md"
 
 
 def _generator() -> ModuleType:
@@ -26,7 +28,7 @@ def _generator() -> ModuleType:
 
 def test_env_example_is_up_to_date_with_the_settings() -> None:
     assert ENV_EXAMPLE.read_text() == _generator().render(), (
-        "settings changed: run `python deploy/env_example.py > .env.example`"
+        "settings changed: run `python deploy/env_example.py --write`"
     )
 
 
@@ -75,11 +77,28 @@ def test_documented_defaults_reach_the_services_as_their_defaults(
     assert compared > 20, compared
 
 
-def test_readme_configuration_tables_are_up_to_date_with_the_settings() -> None:
-    readme = (ROOT / "README.md").read_text()
-    begin, end = "<!-- settings:begin -->\n", "<!-- settings:end -->"
-    assert begin in readme and end in readme
-    tables = readme[readme.index(begin) + len(begin) : readme.index(end)]
-    assert tables == _generator().render_markdown(), (
-        "settings changed: regenerate README.md's tables with `python deploy/env_example.py --markdown`"
+def test_configuration_tables_are_up_to_date_with_the_settings() -> None:
+    document = CONFIGURATION_DOC.read_text()
+    generator = _generator()
+    assert document.count(generator.TABLES_BEGIN) == document.count(generator.TABLES_END) == 1
+    assert document[generator.tables_span(document)] == generator.render_markdown(), (
+        "settings changed: regenerate docs/configuration.md's tables with `python deploy/env_example.py --write`"
     )
+
+
+def test_write_regenerates_both_files_and_nothing_else(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--write`` on a stale .env.example and stale tables gives the committed files back, the
+    text around the tables untouched."""
+    generator = _generator()
+    document = CONFIGURATION_DOC.read_text()
+    span = generator.tables_span(document)
+    stale_env, stale_doc = tmp_path / ".env.example", tmp_path / "configuration.md"
+    stale_env.write_text("# OLD=1\n")
+    stale_doc.write_text(document[: span.start] + "| `OLD` | `1` | gone |\n" + document[span.stop :])
+    monkeypatch.setattr(generator, "ENV_EXAMPLE", stale_env)
+    monkeypatch.setattr(generator, "CONFIGURATION_DOC", stale_doc)
+
+    generator.write()
+
+    assert stale_env.read_text() == ENV_EXAMPLE.read_text()
+    assert stale_doc.read_text() == document

@@ -1,6 +1,6 @@
 """Failure paths through the real stack: a TTS backend that goes away and comes back.
 
-The seed README's troubleshooting: while coqui-tts is not listening, speech gives
+docs/troubleshooting.md's 502 entry: while coqui-tts is not listening, speech gives
 ``502 The text-to-speech service did not answer (connection refused)``; once it is back, speech works again,
 without restarting the gateway.
 """

@@ -2,8 +2,9 @@
 
 The curl commands run on both configurations: on the quick start (Piper + tiny.en) they must give
 intelligible speech and a correct transcript (issue 9's "done when"); with the tiny XTTS checkpoint
-the speech is noise, so there only its format is checked. The custom-voice flow runs in order on
-the XTTS stack, each command with the ids the previous ones answered.
+the speech is noise, so there only its format is checked. The custom-voice flow, curl and SDK, runs
+on the XTTS stack, each command with the ids the previous ones answered. The other SDK snippets run
+on the quick start.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from gateway.consent import STATEMENTS
@@ -150,24 +152,65 @@ def test_readme_curl_example(
         assert word_error_rate(example.json_body["input"], json.loads(heard)["text"]) <= 0.2, heard
 
 
-def test_readme_python_sdk_example(coqui_stack: LocalStack, tmp_path: Path) -> None:
-    """The README's OpenAI SDK snippet runs unchanged (but for the port) and does what it says.
+def python_example(marker: str) -> str:
+    """The README's Python block that contains ``marker``, as a script: the blocks after the first
+    use the first one's ``client``, so its lines up to that assignment go in front of them."""
+    blocks = code_blocks("python")
+    (block,) = [body for body in blocks if marker in body]
+    if "client = " not in block:
+        first = blocks[0]
+        block = first[: first.index("\n", first.index("client = ")) + 1] + "\n" + block
+    return block
 
-    Only on the stack with a local aligner: its ``advanced=true`` call needs a wav2vec2 alignment
-    model, which the quick start cannot download offline (it answers 503 naming WHISPERX_ALIGN_MODEL).
-    """
-    (snippet,) = [block for block in code_blocks("python") if "client.audio" in block]
-    shutil.copy(speech_file(SENTENCE, "wav"), tmp_path / "audio.wav")
-    script = tmp_path / "example.py"
-    script.write_text(LOCAL_URL.sub(coqui_stack.url, snippet))
-    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+def run_python(snippet: str, stack: LocalStack, workdir: Path) -> list[str]:
+    """Run the snippet unchanged but for the port, in ``workdir``; the lines it printed."""
+    script = workdir / "example.py"
+    script.write_text(LOCAL_URL.sub(stack.url, snippet))
+    result = subprocess.run([sys.executable, str(script)], cwd=workdir, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    models, text, timed_words = [line for line in result.stdout.splitlines() if line]  # what it prints
+    return [line for line in result.stdout.splitlines() if line]
+
+
+def test_readme_transcription_sdk_example(embedded_stack: LocalStack, tmp_path: Path) -> None:
+    """The README's OpenAI SDK transcription snippet lists the models, prints the transcript and
+    the words with their times."""
+    shutil.copy(speech_file(SENTENCE, "wav"), tmp_path / "audio.wav")
+    models, text, timed_words = run_python(python_example("client.audio.transcriptions"), embedded_stack, tmp_path)
     assert "whisper-1" in models and word_error_rate(SENTENCE, text) == 0
     timed = ast.literal_eval(timed_words)  # [(word, start, end), ...]
     assert word_error_rate(SENTENCE, " ".join(word for word, _, _ in timed)) == 0
     assert all(start <= end for _, start, end in timed) and [t[1] for t in timed] == sorted(t[1] for t in timed)
-    assert_audio((tmp_path / "hello.mp3").read_bytes(), "mp3")
+
+
+def test_readme_speech_sdk_example(embedded_stack: LocalStack, tmp_path: Path) -> None:
+    """The README's streamed speech snippet saves an mp3 that says what it was asked to."""
+    snippet = python_example("client.audio.speech.with_streaming_response")
+    assert run_python(snippet, embedded_stack, tmp_path) == []
+    audio = (tmp_path / "hello.mp3").read_bytes()
+    assert_audio(audio, "mp3")
+    (tmp_path / "heard.mp3").write_bytes(audio)
+    heard = run_curl(
+        CurlExample(f'curl "{embedded_stack.url}/v1/audio/transcriptions" -F model=whisper-1 -F file=@heard.mp3'),
+        embedded_stack,
+        tmp_path,
+    )
+    assert word_error_rate("Hello there!", json.loads(heard)["text"]) == 0, heard
+
+
+def test_readme_custom_voice_sdk_example(coqui_stack: LocalStack, tmp_path: Path) -> None:
+    """The README's custom-voice snippet: a consent (espeak-ng reading the statement, checked by
+    tiny.en), a voice from a Piper sample, speech with it, and the consent withdrawn, which takes
+    the voice with it."""
+    shutil.copy(espeak_file(STATEMENTS["en"], "wav"), tmp_path / "consent.wav")
+    shutil.copy(speech_file(SENTENCES[:2], "wav"), tmp_path / "sample.wav")
+    (printed,) = run_python(python_example("client.audio.voice_consents"), coqui_stack, tmp_path)
+    consent_id, voice_id = printed.split()
+    assert re.fullmatch(r"cons_\w+", consent_id) and re.fullmatch(r"voice_\w+", voice_id), printed
+    assert_audio((tmp_path / "cloned.mp3").read_bytes(), "mp3")
+    voices = httpx.get(f"{coqui_stack.url}/v1/audio/voices", timeout=30).json()
+    assert voice_id not in [voice["id"] for voice in voices["custom"]]
+    assert httpx.get(f"{coqui_stack.url}/v1/audio/voice_consents/{consent_id}", timeout=30).status_code == 404
 
 
 VOICE_FLOW = [example for block in code_blocks("bash") if is_voice_flow(block) for example in curl_commands(block)]
