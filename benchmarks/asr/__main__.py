@@ -42,12 +42,13 @@ TARGET = 1.15
 QUICK_START_TARGET = 1.2
 
 
-def _post(url: str, clip: Path, language: str | None = "en") -> float:
+def _post(url: str, clip: Path, language: str | None = "en", token: str | None = None) -> float:
     started = time.perf_counter()
     response = httpx.post(
         f"{url}/v1/audio/transcriptions",
         data={"model": "whisper-1", **({"language": language} if language else {})},
         files={"file": (clip.name, clip.read_bytes())},
+        headers={"authorization": f"Bearer {token}"} if token else {},
         timeout=600,
     )
     elapsed = time.perf_counter() - started
@@ -89,10 +90,12 @@ def quick_start(args: argparse.Namespace) -> None:
     timings: dict[str, list[float]] = {"gateway": [], "asr": [], "bare": []}
     with tempfile.TemporaryDirectory() as tmp, local_stack(env, log_path=Path(tmp) / "run_local.log") as stack:
         _post(stack.url, clip, language=None)  # loads the model, as a user's first request does
+        # The service alone, as the gateway calls it: with the secret the launcher gave them.
+        token = stack.process_on_port(stack.ports["asr"]).environ()["BACKEND_TOKEN"]
         bare.transcribe(clip, vad=False)
         for _ in range(args.runs):  # interleaved, so other load on the machine hits every side alike
             timings["gateway"].append(_post(stack.url, clip, language=None))  # as a quick-start user sends it
-            timings["asr"].append(_post(stack.service_url("asr"), clip, language=None))
+            timings["asr"].append(_post(stack.service_url("asr"), clip, language=None, token=token))
             timings["bare"].append(bare.transcribe(clip, vad=False))
     gateway, asr, plain = (statistics.median(timings[k]) for k in ("gateway", "asr", "bare"))
     print(f"clip: {seconds:.2f} s of speech (wav); model: tiny.en (embedded); cpu int8; threads: {args.threads}; "

@@ -1,10 +1,13 @@
-"""The launcher (README command 1) reports a service that cannot start, and leaves nothing behind."""
+"""The launcher (README command 1) reports a service that cannot start, leaves nothing behind, and
+keeps the backends to the gateway."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.e2e.stack import run_launcher_to_exit
+import httpx
+
+from tests.e2e.stack import LocalStack, run_launcher_to_exit
 from tests.servers import free_port
 
 
@@ -26,3 +29,22 @@ def test_an_unknown_models_mode_is_refused(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "LOCAL_MODELS must be 'embedded' or 'full'" in result.log
     assert not result.left_running
+
+
+def test_the_backends_answer_only_the_gateway(embedded_stack: LocalStack) -> None:
+    """All three share loopback: a plain request to a backend's port (as any local user or program
+    could send) is refused; the same requests through the gateway work; health stays open."""
+    asr, tts = embedded_stack.service_url("asr"), embedded_stack.service_url("coqui-tts")
+    refused = [
+        httpx.get(f"{tts}/v1/audio/voices"),
+        httpx.post(f"{tts}/v1/audio/speech", json={"model": "tts-1", "input": "Hi.", "voice": "alloy"}),
+        httpx.post(f"{tts}/v1/audio/voice_consents", json={"name": "x", "language": "en", "verified": True}),
+        httpx.post(f"{asr}/v1/audio/transcriptions", files={"file": ("a.wav", b"RIFF")}, data={"model": "whisper-1"}),
+    ]
+    for response in refused:
+        assert response.status_code == 401, response.text
+        assert response.json()["error"]["code"] == "invalid_backend_token"
+    for url in (asr, tts):
+        assert httpx.get(f"{url}/healthz").status_code == 200
+    assert httpx.get(f"{embedded_stack.url}/v1/audio/voices").status_code == 200
+    assert httpx.get(f"{embedded_stack.url}/readyz").status_code == 200

@@ -264,9 +264,12 @@ def test_api_errors_show_in_an_alert_and_requests_can_be_cancelled(playground: P
 
 @pytest.fixture(scope="module")
 def keyed_gateway(embedded_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A second gateway with API_KEY, in front of the stack's own backends."""
+    """A second gateway with API_KEY, in front of the stack's own backends (with the secret the
+    launcher made for them)."""
+    asr = embedded_stack.process_on_port(embedded_stack.ports["asr"])
     env = {
         "API_KEY": KEY,
+        "BACKEND_TOKEN": asr.environ()["BACKEND_TOKEN"],
         "ASR_BASE_URL": embedded_stack.service_url("asr"),
         "TTS_BASE_URL": embedded_stack.service_url("coqui-tts"),
     }

@@ -27,7 +27,16 @@ def voices_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def coqui_env(voices_dir: Path) -> dict[str, str]:
-    return {**WARM, "TTS_ENGINE": "coqui", "COQUI_MODEL": str(tiny_xtts_dir()), "VOICES_DIR": str(voices_dir)}
+    # These tests call the service directly, without the gateway's BACKEND_TOKEN, so it believes no
+    # consent's check; cloning from unchecked consents is allowed here. Who is believed, and the
+    # refusals, are test_consent_trust.py's subject.
+    return {
+        **WARM,
+        "TTS_ENGINE": "coqui",
+        "COQUI_MODEL": str(tiny_xtts_dir()),
+        "VOICES_DIR": str(voices_dir),
+        "VOICE_CONSENT_CHECK": "false",
+    }
 
 
 @pytest.fixture(scope="session")
