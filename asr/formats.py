@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from asr.transcribe import Transcript
-from common.api_types import TranscriptionParams
+from common.api_types import TranscriptionForm
 from common.languages import WHISPER_LANGUAGES
+from common.resources import (
+    AdvancedSegment,
+    DiarizedSegment,
+    DurationUsage,
+    Resource,
+    SpeakerTurn,
+    TranscriptionAdvancedJson,
+    TranscriptionDiarizedJson,
+    TranscriptionJson,
+    TranscriptionSegment,
+    TranscriptionVerboseJson,
+    TranscriptionWord,
+    TranscriptTextDelta,
+    TranscriptTextDone,
+)
 from common.sse import sse
 
 
@@ -35,109 +48,100 @@ def vtt(transcript: Transcript) -> str:
     return "WEBVTT\n\n" + "".join(blocks)
 
 
-def _words(transcript: Transcript, *, speakers: bool) -> list[dict[str, Any]]:
-    out = []
-    for segment in transcript.segments:
-        for word in segment.get("words", ()):
-            item = {"word": word["word"], "start": word["start"], "end": word["end"]}
-            if speakers and "speaker" in word:
-                item["speaker"] = word["speaker"]
-            out.append(item)
-    return out
+def usage(transcript: Transcript) -> DurationUsage:
+    """OpenAI's duration usage: seconds of input audio."""
+    return DurationUsage(seconds=round(transcript.duration, 3))
 
 
-def usage(transcript: Transcript) -> dict[str, Any]:
-    """OpenAI's duration usage (``TranscriptTextUsageDuration``): seconds of input audio.
-    OpenAI's translation responses carry none."""
-    return {"type": "duration", "seconds": round(transcript.duration, 3)}
-
-
-def _with_usage(transcript: Transcript, body: dict[str, Any]) -> dict[str, Any]:
+def _usage(transcript: Transcript) -> DurationUsage | None:
     """json and verbose_json: usage for transcriptions only, as OpenAI's schemas have it."""
-    return {**body, "usage": usage(transcript)} if transcript.task == "transcribe" else body
+    return usage(transcript) if transcript.task == "transcribe" else None
 
 
-def advanced_json(transcript: Transcript) -> dict[str, Any]:
+def _words(transcript: Transcript) -> list[TranscriptionWord]:
+    return [
+        TranscriptionWord(word=w["word"], start=w["start"], end=w["end"])
+        for segment in transcript.segments
+        for w in segment.get("words", ())
+    ]
+
+
+def advanced_json(transcript: Transcript) -> TranscriptionAdvancedJson:
     """advanced=true: words per segment, plus speakers when diarized."""
     diarized = transcript.diarization is not None
-    segments = []
-    for index, segment in enumerate(transcript.segments):
-        item: dict[str, Any] = {"id": index, "start": segment["start"], "end": segment["end"], "text": segment["text"]}
-        if diarized:
-            item["speaker"] = segment.get("speaker")
-        item["words"] = [
-            {
-                "word": w["word"],
-                "start": w["start"],
-                "end": w["end"],
-                **({"speaker": w.get("speaker")} if diarized else {}),
-            }
-            for w in segment.get("words", ())
-        ]
-        segments.append(item)
-    body: dict[str, Any] = {"text": transcript.text, "language": transcript.language, "segments": segments}
-    if diarized:
-        body["diarization"] = [
-            {"speaker": t.speaker, "start": t.start, "end": t.end} for t in transcript.diarization or ()
-        ]
-        body["speakers"] = transcript.speakers
-    body["usage"] = usage(transcript)  # advanced=true is a transcription-only extension
-    return body
+    segments = [
+        AdvancedSegment(
+            id=index,
+            start=segment["start"],
+            end=segment["end"],
+            text=segment["text"],
+            speaker=segment.get("speaker") if diarized else None,
+            words=[
+                TranscriptionWord(
+                    word=w["word"], start=w["start"], end=w["end"], speaker=w.get("speaker") if diarized else None
+                )
+                for w in segment.get("words", ())
+            ],
+        )
+        for index, segment in enumerate(transcript.segments)
+    ]
+    return TranscriptionAdvancedJson(
+        text=transcript.text,
+        language=transcript.language,
+        segments=segments,
+        diarization=[SpeakerTurn(speaker=t.speaker, start=t.start, end=t.end) for t in transcript.diarization]
+        if diarized and transcript.diarization is not None
+        else None,
+        speakers=transcript.speakers if diarized else None,
+        usage=usage(transcript),  # advanced=true is a transcription-only extension
+    )
 
 
-def verbose_json(transcript: Transcript, params: TranscriptionParams) -> dict[str, Any]:
+def verbose_json(transcript: Transcript, params: TranscriptionForm) -> TranscriptionVerboseJson:
     """OpenAI's verbose_json. WhisperX does not report per-segment fallback temperatures or
     no-speech probabilities: the request's temperature and 0.0 stand in for them."""
-    segments = []
-    for index, segment in enumerate(transcript.segments):
-        item: dict[str, Any] = {
-            "id": index,
-            "seek": round(segment["start"] * 100),  # in 10 ms mel frames, like Whisper
-            "start": segment["start"],
-            "end": segment["end"],
-            "text": segment["text"],
-            "tokens": segment.get("tokens", []),
-            "temperature": transcript.temperature,
-            "avg_logprob": segment.get("avg_logprob", 0.0),
-            "compression_ratio": segment.get("compression_ratio", 0.0),
-            "no_speech_prob": 0.0,
-        }
-        if "speaker" in segment:
-            item["speaker"] = segment["speaker"]
-        segments.append(item)
-    body: dict[str, Any] = {
-        "task": transcript.task,
-        "language": WHISPER_LANGUAGES.get(transcript.language, transcript.language),
-        "duration": round(transcript.duration, 3),
-        "text": transcript.text,
-        "segments": segments,
-    }
-    if params.word_timestamps or params.advanced:
-        body["words"] = _words(transcript, speakers=False)
-    return _with_usage(transcript, body)
+    segments = [
+        TranscriptionSegment(
+            id=index,
+            seek=round(segment["start"] * 100),  # in 10 ms mel frames, like Whisper
+            start=segment["start"],
+            end=segment["end"],
+            text=segment["text"],
+            tokens=segment.get("tokens", []),
+            temperature=transcript.temperature,
+            avg_logprob=segment.get("avg_logprob", 0.0),
+            compression_ratio=segment.get("compression_ratio", 0.0),
+            no_speech_prob=0.0,
+            speaker=segment.get("speaker"),
+        )
+        for index, segment in enumerate(transcript.segments)
+    ]
+    return TranscriptionVerboseJson(
+        task=transcript.task,
+        language=WHISPER_LANGUAGES.get(transcript.language, transcript.language),
+        duration=round(transcript.duration, 3),
+        text=transcript.text,
+        segments=segments,
+        words=_words(transcript) if params.word_timestamps or params.advanced else None,
+        usage=_usage(transcript),
+    )
 
 
-def diarized_json(transcript: Transcript) -> dict[str, Any]:
-    return {
-        "task": transcript.task,
-        "duration": round(transcript.duration, 3),
-        "text": transcript.text,
-        "segments": [
-            {
-                "type": "transcript.text.segment",
-                "id": f"seg_{index}",
-                "start": s["start"],
-                "end": s["end"],
-                "text": s["text"],
-                "speaker": s.get("speaker") or "unknown",
-            }
+def diarized_json(transcript: Transcript) -> TranscriptionDiarizedJson:
+    return TranscriptionDiarizedJson(
+        duration=round(transcript.duration, 3),
+        text=transcript.text,
+        segments=[
+            DiarizedSegment(
+                id=f"seg_{index}", start=s["start"], end=s["end"], text=s["text"], speaker=s.get("speaker") or "unknown"
+            )
             for index, s in enumerate(transcript.segments)
         ],
-        "usage": usage(transcript),
-    }
+        usage=usage(transcript),
+    )
 
 
-def render(transcript: Transcript, params: TranscriptionParams) -> Response:
+def render(transcript: Transcript, params: TranscriptionForm) -> Response:
     """The response for ``params.response_format``; text formats are text/plain, never JSON-quoted."""
     fmt = params.response_format
     if fmt == "text":
@@ -146,19 +150,22 @@ def render(transcript: Transcript, params: TranscriptionParams) -> Response:
         return PlainTextResponse(srt(transcript))
     if fmt == "vtt":
         return PlainTextResponse(vtt(transcript))
+    body: Resource
     if fmt == "verbose_json":
-        return JSONResponse(verbose_json(transcript, params))
-    if fmt == "diarized_json":
-        return JSONResponse(diarized_json(transcript))
-    if params.advanced:
-        return JSONResponse(advanced_json(transcript))
-    return JSONResponse(_with_usage(transcript, {"text": transcript.text}))
+        body = verbose_json(transcript, params)
+    elif fmt == "diarized_json":
+        body = diarized_json(transcript)
+    elif params.advanced:
+        body = advanced_json(transcript)
+    else:
+        body = TranscriptionJson(text=transcript.text, usage=_usage(transcript))
+    return JSONResponse(body.dump())
 
 
 def delta_event(text: str) -> bytes:
-    return sse({"type": "transcript.text.delta", "delta": text})
+    return sse(TranscriptTextDelta(delta=text).dump())
 
 
 def done_event(transcript: Transcript) -> bytes:
     # No usage: OpenAI's done event only has token usage, which does not apply to Whisper.
-    return sse({"type": "transcript.text.done", "text": transcript.text})
+    return sse(TranscriptTextDone(text=transcript.text).dump())

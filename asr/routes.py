@@ -6,15 +6,15 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
 from asr import formats
-from asr.transcribe import Pipeline, diarization_token_error
+from asr.transcribe import Pipeline, Task, diarization_token_error
 from asr.upload import spooled_upload
-from common.api_types import parse_transcription_form
+from common.api_types import TranscriptionForm, TranslationForm, parse_form, transcription_form
 from common.disconnect import cancel_on_disconnect
 from common.errors import APIError
 from common.lifecycle import ModelRuntime, held_until_sent
@@ -57,19 +57,22 @@ async def _events(pipeline: Pipeline, first: list[dict], rest: AsyncIterator[lis
     yield formats.done_event(pipeline.transcript)
 
 
-async def _transcribe(request: Request, held: AsyncExitStack, task: Literal["transcribe", "translate"]) -> Response:
+async def _transcribe(request: Request, held: AsyncExitStack, task: Task) -> Response:
     """Everything the request holds (the spooled file, the inference slot, the decoder) is in
     ``held``, released once the response has been sent or the client has gone."""
     settings = request.app.state.settings
     runtime: ModelRuntime = request.app.state.runtime
     upload = await held.enter_async_context(spooled_upload(request, settings.max_form_field_bytes))
-    params = parse_transcription_form(upload.fields, task)
-    path = upload.require_file()
+    if task == "translate":
+        params = transcription_form(parse_form(TranslationForm, upload.fields))
+    else:
+        params = parse_form(TranscriptionForm, upload.fields)
+    audio = await upload.require_file()
     if params.needs_diarization and settings.hf_token is None:
         raise diarization_token_error()  # before waiting for a slot or decoding anything
     session = await held.enter_async_context(runtime.session(request.receive))
-    pipeline = Pipeline(settings, session, params)
-    windows = pipeline.run(path)
+    pipeline = Pipeline(settings, session, params, task)
+    windows = pipeline.run(audio)
     held.push_async_callback(windows.aclose)
     async with cancel_on_disconnect(request.receive):
         # The first window runs before any response starts, so bad audio or a model that cannot

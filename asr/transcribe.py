@@ -13,7 +13,7 @@ import zlib
 from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
@@ -21,11 +21,12 @@ from asr import audio, chunking, models
 from asr.chunking import SpeakerLabels, Turn
 from asr.settings import Settings
 from asr.word_timestamps import whisper_words
-from common.api_types import TranscriptionParams
+from common.api_types import TranscriptionForm
 from common.errors import APIError
 from common.lifecycle import CancelToken, Session
 
 log = logging.getLogger(__name__)
+Task = Literal["transcribe", "translate"]
 
 
 @dataclass
@@ -60,14 +61,14 @@ def diarization_token_error() -> APIError:
 
 
 def _transcribe(
-    model: models.WhisperModel, samples: np.ndarray, params: TranscriptionParams, language: str | None,
+    model: models.WhisperModel, samples: np.ndarray, params: TranscriptionForm, task: Task, language: str | None,
     batch_size: int, token: CancelToken,
 ) -> tuple[list[dict[str, Any]], str]:  # fmt: skip
     model.configure(prompt=params.prompt, temperature=params.temperature)
     if not model.multilingual:
         language = "en"  # English-only models cannot detect or translate
     result = model.pipeline.transcribe(
-        samples, batch_size=batch_size, language=language, task=params.task,
+        samples, batch_size=batch_size, language=language, task=task,
         progress_callback=lambda _: token.check(),  # called between segment batches
     )  # fmt: skip
     segments = []
@@ -129,7 +130,7 @@ def _complete_words(words: list[dict[str, Any]], start: float, end: float) -> li
 
 
 def _diarize(
-    pipeline: Any, samples: np.ndarray, params: TranscriptionParams, token: CancelToken
+    pipeline: Any, samples: np.ndarray, params: TranscriptionForm, token: CancelToken
 ) -> tuple[Any, dict[str, list[float]] | None]:
     """Speaker turns (DataFrame) and one voice embedding per speaker, to match across windows."""
     token.check()
@@ -153,21 +154,21 @@ async def whisper_model(settings: Settings, session: Session) -> models.WhisperM
 class Pipeline:
     """One request's run over the file: fills ``transcript`` and yields each window's segments."""
 
-    def __init__(self, settings: Settings, session: Session, params: TranscriptionParams) -> None:
+    def __init__(self, settings: Settings, session: Session, params: TranscriptionForm, task: Task) -> None:
         self.settings = settings
         self.session = session
         self.params = params
-        self.transcript = Transcript(task=params.task, language=params.language or "en",
-                                     temperature=params.temperature)  # fmt: skip
+        self.task = task
+        self.transcript = Transcript(task=task, language=params.language or "en", temperature=params.temperature)
         self._labels = SpeakerLabels()
         self._logged_word_method: str | None = None
 
-    def run(self, path: Path) -> AsyncGenerator[list[dict[str, Any]]]:
-        """Transcribe the file at ``path``, window by window."""
+    def run(self, source: Path | BinaryIO) -> AsyncGenerator[list[dict[str, Any]]]:
+        """Transcribe the file (a path, or a file open at its start), window by window."""
         settings = self.settings
         return self._run(
             audio.windows(
-                path, chunk_seconds=settings.chunk_seconds, overlap_seconds=settings.chunk_overlap_seconds,
+                source, chunk_seconds=settings.chunk_seconds, overlap_seconds=settings.chunk_overlap_seconds,
                 threshold_seconds=settings.chunk_threshold_seconds, max_seconds=settings.max_audio_seconds,
             )
         )  # fmt: skip
@@ -210,7 +211,7 @@ class Pipeline:
         settings, session, params = self.settings, self.session, self.params
         whisper = await whisper_model(settings, session)
         segments, self.transcript.language = await session.run(
-            _transcribe, whisper, speech, params, language, settings.batch_size, session.token
+            _transcribe, whisper, speech, params, self.task, language, settings.batch_size, session.token
         )
         if params.needs_alignment and segments:
             segments = await self._words(whisper, segments, speech)

@@ -9,12 +9,16 @@ carries ``x-should-retry: false``, which both OpenAI SDKs honour instead of retr
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from pydantic_core import ErrorDetails, PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
 from common.disconnect import ClientGone
 from common.routing import allowed_methods
@@ -48,8 +52,23 @@ def envelope(
     }
 
 
-class APIError(Exception):
-    """An error that reaches the client as an OpenAI envelope with ``status``."""
+class ErrorObject(BaseModel):
+    message: str = Field(description="What was wrong, and what is accepted.")
+    type: str = Field(examples=["invalid_request_error"])
+    param: str | None = Field(description="The request parameter at fault, if any.")
+    code: str | None = Field(description="A machine-readable reason, e.g. `model_not_found`.")
+
+
+class ErrorResponse(BaseModel):
+    """OpenAI's error envelope: every error answer has this shape."""
+
+    error: ErrorObject
+
+
+class APIError(StarletteHTTPException):
+    """An error that reaches the client as an OpenAI envelope with ``status``. An HTTPException,
+    so that FastAPI passes it on unchanged when it is raised while a body is being read (a stalled
+    upload, a body too large) rather than calling it a parse error."""
 
     def __init__(
         self,
@@ -61,7 +80,7 @@ class APIError(Exception):
         headers: dict[str, str] | None = None,
         permanent: bool = False,
     ) -> None:
-        super().__init__(message)
+        super().__init__(status, message)
         self.status = status
         self.message = message
         self.param = param
@@ -82,22 +101,35 @@ def invalid(message: str, param: str | None = None, code: str = "invalid_value")
     return APIError(400, message, param=param, code=code)
 
 
-def _param_from_loc(loc: tuple[Any, ...]) -> str | None:
-    # FastAPI locations look like ("body", "speed") or ("body",) for the whole body.
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
+def rejected(code: str, message: str, param: str | None = None) -> PydanticCustomError:
+    """Raised by a model's validator: the client gets ``message`` as it is, with the OpenAI ``code``
+    (validation_error below turns it into the 400). ``param`` names the field when the validator is
+    the model's own, whose errors carry no field."""
+    context = {"message": message, "code": code} | ({"param": param} if param else {})
+    return PydanticCustomError(code, "{message}", context)
+
+
+def _param_from_loc(loc: Sequence[Any]) -> str | None:
+    # FastAPI locations look like ("body", "speed") or ("body",) for the whole body; a model's own
+    # (after-)validator adds nothing to the location.
+    # A list item's index is left out: the parameter is the list (``timestamp_granularities[]``).
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form") and not isinstance(p, int)]
     return ".".join(parts) or None
 
 
-def validation_error(exc: RequestValidationError) -> APIError:
-    """Turn FastAPI's 422 into the 400 an OpenAI client expects."""
-    first = exc.errors()[0] if exc.errors() else {}
-    param = _param_from_loc(tuple(first.get("loc", ())))
-    reason = first.get("msg", "invalid request")
+def validation_error(errors: Sequence[ErrorDetails | dict[str, Any]]) -> APIError:
+    """The 400 an OpenAI client expects for the first of pydantic's (or FastAPI's 422) errors."""
+    first: dict[str, Any] = dict(errors[0]) if errors else {}
+    param = _param_from_loc(first.get("loc", ()))
+    context = first.get("ctx") or {}
+    if "code" in context and "message" in context:  # ours: a complete message (see rejected())
+        return APIError(400, context["message"], param=context.get("param", param), code=context["code"])
     if first.get("type") == "missing":
         message = f"Missing required parameter: '{param}'." if param else "Missing request body."
         return APIError(400, message, param=param, code="missing_required_parameter")
     if first.get("type") == "json_invalid":
         return APIError(400, "The request body is not valid JSON.", param=None, code="invalid_json")
+    reason = first.get("msg", "invalid request").removeprefix("Value error, ")
     where = f"'{param}'" if param else "the request body"
     return APIError(400, f"Invalid value for {where}: {reason}.", param=param, code="invalid_value")
 
@@ -111,13 +143,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return validation_error(exc).response()
+        return validation_error(exc.errors()).response()
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = str(exc.detail) if exc.detail else "HTTP error"
         if exc.status_code == 404 and message == "Not Found":
             message = "Not found: no such route. See /docs for the routes this API serves."
+        if exc.status_code == 413 and (limit := request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)) is not None:
+            message = f"The request body is larger than {limit} bytes, the most {request.url.path} accepts."
         code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status_code)
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
@@ -141,21 +175,3 @@ def install_error_handlers(app: FastAPI) -> None:
 def internal_error(exc: Exception) -> APIError:
     """The 500 for an exception nothing else handled (log it where it is caught)."""
     return APIError(500, f"Internal server error: {type(exc).__name__}", code="internal_error")
-
-
-ERROR_RESPONSE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["message", "type", "param", "code"],
-            "properties": {
-                "message": {"type": "string"},
-                "type": {"type": "string", "example": "invalid_request_error"},
-                "param": {"type": ["string", "null"]},
-                "code": {"type": ["string", "null"]},
-            },
-        }
-    },
-}

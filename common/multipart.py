@@ -1,16 +1,13 @@
-"""Incremental multipart/form-data scanning, shared by the gateway (which only watches a body go
-by, or reads a small voice form whole) and the backends (the ASR service writes the file part to
-disk; the TTS service reads a voice sample).
+"""Incremental multipart/form-data scanning of a transcription upload, shared by the gateway (which
+watches the body go by on its way to the ASR service) and the ASR service (which spools the file
+part). Small forms (the custom-voice routes) are FastAPI's to read; an upload streams, so its text
+fields are collected here as they pass and validated with ``common.api_types.parse_form``.
 
-The file part is the first part with the form's file field name (``file`` for transcriptions,
-``recording`` and ``audio_sample`` for the custom-voice routes); other parts are text fields, kept
-in memory up to a byte limit. A form is complete only once its closing boundary has been seen.
+The file part is the first part named ``file``; other parts are text fields, kept in memory up to
+a byte limit. A form is complete only once its closing boundary has been seen.
 """
 
 from __future__ import annotations
-
-from collections.abc import AsyncIterable
-from dataclasses import dataclass
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -18,8 +15,6 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from common.errors import APIError, invalid
 
 FILE_FIELD = "file"
-# Room for part headers, boundaries and the like around a small form's fields and file.
-FORM_OVERHEAD_BYTES = 64 * 1024
 
 
 def form_boundary(content_type: bytes | str | None, file_field: str = FILE_FIELD) -> bytes:
@@ -156,60 +151,3 @@ class FormScanner:
 
     def _end(self) -> None:
         self.complete = True
-
-
-@dataclass(frozen=True)
-class Form:
-    """A small multipart form read whole: its text fields and its file part (None: none sent)."""
-
-    fields: dict[str, list[str]]
-    file_field: str
-    file_name: str | None
-    file: bytes | None
-
-    def require_file(self) -> bytes:
-        if self.file is None:
-            raise missing_file(self.file_field)
-        if not self.file:
-            raise invalid(
-                f"The uploaded '{self.file_field}' is empty: send an audio file.", self.file_field, "empty_file"
-            )
-        return self.file
-
-
-async def read_form(
-    chunks: AsyncIterable[bytes],
-    content_type: str | None,
-    *,
-    file_field: str,
-    max_file_bytes: int,
-    max_field_bytes: int,
-) -> Form:
-    """Read a small multipart body whole: 413 once the file part passes ``max_file_bytes`` (or the
-    body its fields, file and some overhead), 400 for a malformed or unfinished form."""
-    scanner = FormScanner(
-        form_boundary(content_type, file_field), max_field_bytes, keep_file=True, file_field=file_field
-    )
-    limit = max_file_bytes + max_field_bytes + FORM_OVERHEAD_BYTES
-    received = 0
-    data = bytearray()
-    async for chunk in chunks:
-        received += len(chunk)
-        if received > limit:
-            raise file_too_large(file_field, max_file_bytes)
-        scanner.feed(chunk)
-        data += scanner.take_file_data()
-        if len(data) > max_file_bytes:
-            raise file_too_large(file_field, max_file_bytes)
-    if not scanner.complete:
-        raise malformed("the body ended before the closing boundary")
-    return Form(scanner.fields, file_field, scanner.file_name, bytes(data) if scanner.file_seen else None)
-
-
-def file_too_large(file_field: str, max_file_bytes: int) -> APIError:
-    return APIError(
-        413,
-        f"The '{file_field}' file is larger than {max_file_bytes / 2**20:g} MiB, the most this route accepts.",
-        param=file_field,
-        code="file_too_large",
-    )

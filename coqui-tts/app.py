@@ -8,7 +8,7 @@ import base64
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
@@ -17,6 +17,7 @@ from common.api_types import SPEECH_CONTENT_TYPES, SpeechRequest
 from common.disconnect import cancel_on_disconnect
 from common.errors import APIError, install_error_handlers
 from common.lifecycle import ModelRuntime, Session, held_until_sent
+from common.resources import VoiceChoice, VoiceList
 from common.service import install_backend_middleware
 from common.sse import sse
 from coqui_tts import custom_voices
@@ -85,30 +86,42 @@ async def speech(body: SpeechRequest, request: Request, held: Held) -> Response:
 
 
 @router.get("/v1/audio/voices")
-async def voices(request: Request) -> dict[str, Any]:
+async def voices(request: Request) -> VoiceList:
     """From the model's voice table and the voice store: never loads the model or waits for the
-    inference slot. Custom voices are listed under ``custom``, as OpenAI's VoiceResource."""
+    inference slot. Custom voices are listed under ``custom``, as OpenAI's VoiceResource, and every
+    voice a client may pass under ``voices`` as {id, name} (what Open WebUI's picker reads)."""
     spec: EngineSpec = request.app.state.engine_spec
     settings: Settings = request.app.state.settings
     store: VoiceStore = request.app.state.store
     table = await asyncio.to_thread(spec.table)
     custom = await asyncio.to_thread(store.voices)
-    listing = map_voices(table.speakers, settings.voice_map).listing()
+    mapped = map_voices(table.speakers, settings.voice_map)
+    note = mapped.note
     if not table.known:
-        listing["note"] = (
+        note = (
             f"{spec.serves} is not on this machine yet (it is fetched on the first speech request): its built-in "
             "speakers are listed once it is."
         )
     if custom and not spec.clones:
-        listing["note"] = f"Custom voices need TTS_ENGINE=coqui: the {settings.tts_engine} engine cannot speak them."
-    return {
-        "engine": settings.tts_engine,
-        "description": spec.serves,
-        "languages": table.languages,
-        **listing,
-        "custom": [voice.resource() for voice in custom],
-        "cloning": spec.clones,
-    }
+        note = f"Custom voices need TTS_ENGINE=coqui: the {settings.tts_engine} engine cannot speak them."
+    openai = mapped.openai.items()
+    choices = [
+        *(VoiceChoice(id=name, name=f"{name} ({speaker or 'default speaker'})") for name, speaker in openai),
+        *(VoiceChoice(id=name, name=name) for name in mapped.builtin if name.lower() not in mapped.openai),
+        *(VoiceChoice(id=voice.id, name=voice.name) for voice in custom if spec.clones),
+    ]
+    return VoiceList(
+        voices=choices,
+        engine=settings.tts_engine,
+        description=spec.serves,
+        languages=table.languages,
+        builtin=mapped.builtin,
+        openai=mapped.openai,
+        default=mapped.builtin[0] if mapped.builtin else None,
+        note=note,
+        custom=[voice.resource() for voice in custom],
+        cloning=spec.clones,
+    )
 
 
 @router.get("/healthz")

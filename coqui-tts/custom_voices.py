@@ -11,27 +11,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
-from starlette.requests import ClientDisconnect
+from fastapi import APIRouter, Depends, Form, Query, Request
 
 from common.api_types import (
     LIST_LIMIT_DEFAULT,
     LIST_LIMIT_MAX,
-    VOICE_FILE_MAX_BYTES,
-    VOICE_FORM_FIELD_MAX_BYTES,
     ConsentCreate,
     ConsentUpdate,
     SpeechRequest,
+    VoiceForm,
     custom_voice_id,
-    parse_voice_form,
+    file_bytes,
 )
-from common.disconnect import ClientGone, cancel_on_disconnect
+from common.disconnect import cancel_on_disconnect
 from common.errors import APIError, invalid
 from common.lifecycle import held_until_sent
-from common.multipart import read_form
+from common.resources import (
+    VoiceConsentDeletedResource,
+    VoiceConsentListResource,
+    VoiceConsentResource,
+    VoiceDeletedResource,
+    VoiceResource,
+)
 from coqui_tts.engines import EngineSpec
 from coqui_tts.engines.base import CustomVoice
 from coqui_tts.samples import SAMPLE_RATE, checked_sample
@@ -101,7 +104,7 @@ def custom_voice(request: Request, body: SpeechRequest) -> CustomVoice | None:
 
 # -- consents ----------------------------------------------------------------------------------
 @router.post("/v1/audio/voice_consents")
-async def create_consent(body: ConsentCreate, request: Request) -> dict[str, Any]:
+async def create_consent(body: ConsentCreate, request: Request) -> VoiceConsentResource:
     # Only a caller holding BACKEND_TOKEN (the gateway, which transcribed the recording) can vouch for
     # it: with a token set, nobody else gets this far; without one, anybody could, so nobody is believed.
     verified = body.verified and request.app.state.settings.backend_token is not None
@@ -116,7 +119,7 @@ async def list_consents(
     request: Request,
     after: str | None = None,
     limit: Annotated[int, Query(ge=1, le=LIST_LIMIT_MAX)] = LIST_LIMIT_DEFAULT,
-) -> dict[str, Any]:
+) -> VoiceConsentListResource:
     consents = await asyncio.to_thread(_store(request).consents)
     start = 0
     if after:
@@ -127,17 +130,16 @@ async def list_consents(
             )
         start = position + 1
     page = consents[start : start + limit]
-    return {
-        "object": "list",
-        "data": [consent.resource() for consent in page],
-        "first_id": page[0].id if page else None,
-        "last_id": page[-1].id if page else None,
-        "has_more": start + limit < len(consents),
-    }
+    return VoiceConsentListResource(
+        data=[consent.resource() for consent in page],
+        first_id=page[0].id if page else None,
+        last_id=page[-1].id if page else None,
+        has_more=start + limit < len(consents),
+    )
 
 
 @router.get("/v1/audio/voice_consents/{consent_id}")
-async def get_consent(consent_id: str, request: Request) -> dict[str, Any]:
+async def get_consent(consent_id: str, request: Request) -> VoiceConsentResource:
     consent = await asyncio.to_thread(_store(request).consent, consent_id)
     if consent is None:
         raise consent_not_found(consent_id)
@@ -145,7 +147,7 @@ async def get_consent(consent_id: str, request: Request) -> dict[str, Any]:
 
 
 @router.post("/v1/audio/voice_consents/{consent_id}")
-async def rename_consent(consent_id: str, body: ConsentUpdate, request: Request) -> dict[str, Any]:
+async def rename_consent(consent_id: str, body: ConsentUpdate, request: Request) -> VoiceConsentResource:
     consent = await asyncio.to_thread(_store(request).rename_consent, consent_id, body.name)
     if consent is None:
         raise consent_not_found(consent_id)
@@ -154,44 +156,30 @@ async def rename_consent(consent_id: str, body: ConsentUpdate, request: Request)
 
 
 @router.delete("/v1/audio/voice_consents/{consent_id}")
-async def delete_consent(consent_id: str, request: Request) -> dict[str, Any]:
+async def delete_consent(consent_id: str, request: Request) -> VoiceConsentDeletedResource:
     withdrawn = await asyncio.to_thread(_store(request).delete_consent, consent_id)
     if withdrawn is None:
         raise consent_not_found(consent_id)
     log.info("deleted voice consent %s and the %d voice(s) made with it: %s", consent_id, len(withdrawn),
              ", ".join(withdrawn) or "none")  # fmt: skip
-    return {"id": consent_id, "object": "audio.voice_consent", "deleted": True}
+    return VoiceConsentDeletedResource(id=consent_id, deleted=True)
 
 
 # -- voices ------------------------------------------------------------------------------------
-async def _body(request: Request) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in request.stream():
-            yield chunk
-    except ClientDisconnect:
-        raise ClientGone from None
-
-
 @router.post("/v1/audio/voices")
-async def create_voice(request: Request, held: Held) -> dict[str, Any]:
-    """Multipart ``name``, ``consent``, ``audio_sample``: XTTS conditioning from the sample, stored."""
+async def create_voice(
+    form: Annotated[VoiceForm, Form(media_type="multipart/form-data")], request: Request, held: Held
+) -> VoiceResource:
+    """``name``, ``consent``, ``audio_sample``: XTTS conditioning from the sample, stored."""
     state = request.app.state
     spec: EngineSpec = state.engine_spec
     store = _store(request)
     if not spec.clones:
         raise cannot_clone(state.settings.tts_engine)
-    form = await read_form(
-        _body(request),
-        request.headers.get("content-type"),
-        file_field="audio_sample",
-        max_file_bytes=VOICE_FILE_MAX_BYTES,
-        max_field_bytes=VOICE_FORM_FIELD_MAX_BYTES,
-    )
-    params = parse_voice_form(form.fields)
-    data = form.require_file()
-    consent = await asyncio.to_thread(store.consent, params.consent)
+    data = await file_bytes(form.audio_sample, "audio_sample")
+    consent = await asyncio.to_thread(store.consent, form.consent)
     if consent is None:
-        raise unknown_consent(params.consent)
+        raise unknown_consent(form.consent)
     if not consent.verified and state.settings.voice_consent_check:
         raise unchecked_consent(consent.id)
     samples = await asyncio.to_thread(checked_sample, data)  # before the slot: bad audio never waits for it
@@ -200,16 +188,16 @@ async def create_voice(request: Request, held: Held) -> dict[str, Any]:
         engine = await session.model(spec.key, spec.load, setting=spec.setting)
         conditioning = await session.run(engine.clone, samples, SAMPLE_RATE)
     try:
-        voice = await asyncio.to_thread(store.add_voice, params.name, params.consent, conditioning, spec.key)
+        voice = await asyncio.to_thread(store.add_voice, form.name, form.consent, conditioning, spec.key)
     except UnknownConsent:  # withdrawn while the voice was being computed
-        raise unknown_consent(params.consent) from None
+        raise unknown_consent(form.consent) from None
     log.info("created custom voice %s %r", voice.id, voice.name)
     return voice.resource()
 
 
 @router.delete("/v1/audio/voices/{voice_id}")
-async def delete_voice(voice_id: str, request: Request) -> dict[str, Any]:
+async def delete_voice(voice_id: str, request: Request) -> VoiceDeletedResource:
     if not await asyncio.to_thread(_store(request).delete_voice, voice_id):
         raise APIError(404, f"No custom voice with id {voice_id[:80]!r}.", code="not_found")
     log.info("deleted custom voice %s", voice_id)
-    return {"id": voice_id, "object": "audio.voice.deleted", "deleted": True}
+    return VoiceDeletedResource(id=voice_id, deleted=True)

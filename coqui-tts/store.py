@@ -26,11 +26,11 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from common.api_types import CONSENT_ID_PREFIX, VOICE_ID_PREFIX
+from common.resources import VoiceConsentResource, VoiceResource
 
 _CONSENT_ID = re.compile(re.escape(CONSENT_ID_PREFIX) + r"[0-9a-f]{24}")
 _VOICE_ID = re.compile(re.escape(VOICE_ID_PREFIX) + r"[0-9a-f]{24}")
@@ -46,9 +46,8 @@ class Consent:
     created_ns: int  # orders consents made within the same second
     verified: bool
 
-    def resource(self) -> dict[str, Any]:
-        return {"object": "audio.voice_consent", "id": self.id, "name": self.name,
-                "language": self.language, "created_at": self.created_at}  # fmt: skip
+    def resource(self) -> VoiceConsentResource:
+        return VoiceConsentResource(id=self.id, name=self.name, language=self.language, created_at=self.created_at)
 
 
 @dataclass(frozen=True)
@@ -59,8 +58,8 @@ class Voice:
     consent: str
     model: str  # the model the conditioning was computed with (for the record)
 
-    def resource(self) -> dict[str, Any]:
-        return {"object": "audio.voice", "id": self.id, "name": self.name, "created_at": self.created_at}
+    def resource(self) -> VoiceResource:
+        return VoiceResource(id=self.id, name=self.name, created_at=self.created_at)
 
 
 class UnknownConsent(LookupError):

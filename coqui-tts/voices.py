@@ -7,7 +7,6 @@ first built-in speaker. A model without built-ins speaks with the default refere
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from common.api_types import OPENAI_VOICES
 
@@ -30,10 +29,6 @@ class Voices:
             return self.openai[wanted], f"OpenAI voice {wanted!r}"
         return self.builtin[0], f"unknown voice {voice!r}: first built-in speaker"
 
-    def listing(self) -> dict[str, Any]:
-        """The body of GET /v1/audio/voices (the engine adds its own fields)."""
-        default = self.builtin[0] if self.builtin else None
-        return {"builtin": self.builtin, "openai": self.openai, "default": default, "note": self.note}
 
 
 def map_voices(builtin: list[str], table: dict[str, str]) -> Voices:

@@ -21,8 +21,11 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from typing import Annotated
+from urllib.parse import quote
 
 import httpx
+from fastapi import Depends
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -86,12 +89,14 @@ def backend_headers(token: str | None) -> dict[str, str]:
 
 class Backend:
     """One backend service. ``label`` names it in logs (ASR, TTS); ``service`` in public messages
-    ("speech-to-text service"), which never name its URL."""
+    ("speech-to-text service"), which never name its URL. ``timeout`` bounds a whole exchange with
+    it, streaming included (None: only the client's idle-read timeout applies)."""
 
-    def __init__(self, label: str, service: str, client: httpx.AsyncClient) -> None:
+    def __init__(self, label: str, service: str, client: httpx.AsyncClient, timeout: float | None = None) -> None:
         self.label = label
         self.service = service
         self.client = client
+        self.timeout = timeout
         self.base_url = str(client.base_url).rstrip("/")
         # For requests made without the client (the realtime WebSocket): BACKEND_TOKEN, if any.
         self.auth_headers = [(name, value) for name, value in client.headers.items() if name == "authorization"]
@@ -123,6 +128,12 @@ class Backend:
                 raise self.unreachable(exc) from exc
         raise AssertionError("not reached")
 
+    async def relay(self, request: Request, *, headers: Headers = (), body: Body = None) -> Response:
+        """The client's request, at the same path and query on this backend (with ``body``, the
+        validated one), and the backend's answer relayed."""
+        path = quote(request.scope["path"]) + (f"?{request.url.query}" if request.url.query else "")
+        return await self.proxy(request, request.method, path, headers=headers, body=body)
+
     async def proxy(
         self,
         request: Request,
@@ -133,15 +144,13 @@ class Backend:
         body: Body = None,
         replayable: bool = True,
         body_read: asyncio.Event | None = None,
-        timeout: float | None = None,
     ) -> Response:
         """Forward a request and relay the backend's response to the client as it arrives.
 
         ``body_read``: set once the client's request body has been read (default: already read);
-        from then on a client that disconnects cancels the backend request. ``timeout`` bounds the
-        whole exchange, streaming included.
+        from then on a client that disconnects cancels the backend request.
         """
-        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        deadline = None if self.timeout is None else asyncio.get_running_loop().time() + self.timeout
         try:
             async with cancel_on_disconnect(request.receive, after=body_read), asyncio.timeout_at(deadline):
                 upstream = await self.open(method, path, headers=headers, body=body, replayable=replayable)
@@ -158,19 +167,12 @@ class Backend:
         )
 
     async def fetch(
-        self,
-        request: Request,
-        method: str,
-        path: str,
-        *,
-        headers: Headers = (),
-        body: Body = None,
-        timeout: float | None = None,
+        self, request: Request, method: str, path: str, *, headers: Headers = (), body: Body = None
     ) -> httpx.Response:
         """Send a request whose (small) answer the gateway needs itself rather than relays: the
         response, read whole. A client that disconnects cancels it; failures are the API errors a
         client should see, and ``error()`` turns a backend's error answer into one."""
-        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        deadline = None if self.timeout is None else asyncio.get_running_loop().time() + self.timeout
         try:
             async with cancel_on_disconnect(request.receive), asyncio.timeout_at(deadline):
                 upstream = await self.open(method, path, headers=headers, body=body)
@@ -266,6 +268,28 @@ class Backend:
             code="backend_busy",
             headers={"Retry-After": "1"},
         )
+
+
+def asr_backend(request: Request) -> Backend:
+    return request.app.state.asr
+
+
+def tts_backend(request: Request) -> Backend:
+    return request.app.state.tts
+
+
+# Route parameters: the backend a route talks to.
+ASR = Annotated[Backend, Depends(asr_backend)]
+TTS = Annotated[Backend, Depends(tts_backend)]
+JSON_CONTENT = [("content-type", "application/json")]
+
+
+def multipart(
+    fields: dict[str, str], file_field: str, file_name: str, data: bytes
+) -> tuple[list[tuple[str, str]], bytes]:
+    """A multipart/form-data body for a backend, fields before the file: (headers, body)."""
+    encoded = httpx.Request("POST", "http://backend/", data=fields, files={file_field: (file_name, data)})
+    return [("content-type", encoded.headers["content-type"])], encoded.read()
 
 
 class StreamBroken(Exception):

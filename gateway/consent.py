@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import re
 
+import jiwer
 from fastapi import Request
 
 from common.errors import APIError, invalid
 from common.languages import WHISPER_LANGUAGES
-from gateway.backends import Backend
-from gateway.bodies import encode_form
+from gateway.backends import Backend, multipart
 
 # Primary language subtag (an ISO 639-1 code the ASR service knows) -> the statement to read.
 STATEMENTS: dict[str, str] = {
@@ -41,21 +41,17 @@ def statement_for(language: str) -> tuple[str, str]:
     return primary, STATEMENTS[primary]
 
 
-def words(text: str) -> list[str]:
-    """Lower-case words without punctuation (apostrophes inside a word kept)."""
-    return _WORD.findall(text.lower())
+def words(text: str) -> str:
+    """Lower-case words without punctuation (apostrophes inside a word kept), space-separated."""
+    return " ".join(_WORD.findall(text.lower()))
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
-    """(substitutions + deletions + insertions) / words of ``reference`` (Levenshtein on words)."""
-    ref, hyp = words(reference), words(hypothesis)
-    previous = list(range(len(hyp) + 1))
-    for i, ref_word in enumerate(ref, start=1):
-        current = [i]
-        for j, hyp_word in enumerate(hyp, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_word != hyp_word)))
-        previous = current
-    return previous[-1] / max(1, len(ref))
+    """(substitutions + deletions + insertions) / words of ``reference``: jiwer's WER on the words."""
+    heard = words(hypothesis)
+    if not heard:  # jiwer measures nothing against an empty hypothesis: every word was missed
+        return 1.0
+    return float(jiwer.wer(words(reference), heard))
 
 
 def check_statement(statement: str, heard: str) -> None:
@@ -76,10 +72,8 @@ async def transcribe(asr: Backend, request: Request, recording: bytes, filename:
     """What the ASR service hears in the recording. Its refusals reach the client as they are, a
     recording it cannot decode as a 400 naming ``recording``."""
     fields = {"model": "whisper-1", "language": language, "response_format": "json"}  # the public form's fields
-    content_type, body = encode_form(fields, "file", filename or "recording", recording)
-    upstream = await asr.fetch(
-        request, "POST", "/v1/audio/transcriptions", headers=[("content-type", content_type)], body=body
-    )
+    headers, body = multipart(fields, "file", filename or "recording", recording)
+    upstream = await asr.fetch(request, "POST", "/v1/audio/transcriptions", headers=headers, body=body)
     if upstream.status_code >= 400:
         error = asr.error(upstream)
         if error.status == 400 and error.param == "file":

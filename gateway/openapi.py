@@ -1,50 +1,31 @@
-"""The OpenAPI document: shared error responses, hand-written audio request bodies, clean-up.
+"""The OpenAPI document's shared pieces: the error responses every route documents, and the schema
+of the forms that stream (FastAPI documents every other body from the route's own model).
 
-The audio routes read the raw request stream (for speed and to stream uploads), so FastAPI cannot
-infer their bodies; each route declares its body with ``openapi_extra`` using the pieces here.
+An upload is read as a stream, so FastAPI cannot see its form model; ``upload_body`` declares it
+with ``openapi_extra`` and ``install_openapi`` adds those models (with what they nest) to the
+document's components.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, UploadFile
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel
-from pydantic.json_schema import JsonSchemaMode, models_json_schema
+from pydantic import BaseModel, Field, create_model
+from pydantic.json_schema import models_json_schema
 
-from common.api_types import (
-    ConsentUpdate,
-    SpeechRequest,
-    VoiceConsentDeletedResource,
-    VoiceConsentListResource,
-    VoiceConsentResource,
-    VoiceDeletedResource,
-    VoiceResource,
-)
-from common.errors import ERROR_RESPONSE_SCHEMA
-
-ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
-SPEECH_REF = {"$ref": "#/components/schemas/SpeechRequest"}
-# Request bodies (validation) and responses (serialization) documented as components.
-COMPONENT_MODELS: tuple[tuple[type[BaseModel], JsonSchemaMode], ...] = (
-    (SpeechRequest, "validation"),
-    (ConsentUpdate, "validation"),
-    (VoiceResource, "serialization"),
-    (VoiceDeletedResource, "serialization"),
-    (VoiceConsentResource, "serialization"),
-    (VoiceConsentListResource, "serialization"),
-    (VoiceConsentDeletedResource, "serialization"),
-)
+from common.api_types import FormModel
+from common.errors import ErrorResponse
 
 _ERROR_DESCRIPTIONS = {
     400: "Invalid request: the message names the parameter (`param`) and what is accepted.",
+    401: "Missing or wrong API key.",
     404: "Not found (no such route, model, voice or consent).",
     408: "The request body stalled (REQUEST_BODY_TIMEOUT_SECONDS).",
     413: "Request body too large.",
     415: "Unsupported Content-Type.",
     429: "The backend's queue is full; retry after `Retry-After` seconds.",
-    500: "Internal error.",
     502: "The backend could not be reached.",
     503: "The model is unavailable (e.g. out of GPU memory, or a needed token/model missing).",
     504: "The backend timed out.",
@@ -52,62 +33,52 @@ _ERROR_DESCRIPTIONS = {
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries for the error envelope."""
+    """OpenAPI ``responses`` for the error envelope: the statuses a route gives, and ``default``
+    for any other (which is also what keeps FastAPI from documenting a 422 no client ever sees)."""
+    responses: dict[int | str, dict[str, Any]] = {
+        status: {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS[status]} for status in statuses
+    }
+    responses["default"] = {"model": ErrorResponse, "description": "Any other error, in the same envelope."}
+    return responses
+
+
+_STREAMED: dict[str, type[BaseModel]] = {}
+
+
+def upload_body(form: type[FormModel], file_description: str) -> dict[str, Any]:
+    """``openapi_extra`` declaring a streamed upload: ``form``'s fields and then (last, so that
+    Swagger UI's upload streams straight through) the file."""
+    name = form.__name__.removesuffix("Form") + "Request"
+    _STREAMED[name] = create_model(
+        name,
+        __base__=form,
+        __doc__=form.__doc__,
+        file=(UploadFile, Field(description=file_description)),
+    )
+    lists = [info.alias for info in form.model_fields.values() if info.alias and info.alias.endswith("[]")]
     return {
-        status: {"description": _ERROR_DESCRIPTIONS[status], "content": {"application/json": {"schema": ERROR_REF}}}
-        for status in statuses
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"$ref": f"#/components/schemas/{name}"},
+                    "encoding": {alias: {"style": "form", "explode": True} for alias in lists},
+                }
+            },
+        }
     }
 
 
-def ref(model: type[BaseModel]) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
-
-
-def json_response(model: type[BaseModel], description: str) -> dict[str, Any]:
-    """An OpenAPI ``200`` entry whose JSON body is ``model``."""
-    return {"description": description, "content": {"application/json": {"schema": ref(model)}}}
-
-
-def multipart_body(properties: dict[str, dict[str, Any]], required: list[str]) -> dict[str, Any]:
-    """An ``openapi_extra`` request body for a multipart form read from the raw stream."""
-    schema = {"type": "object", "required": required, "properties": properties}
-    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
-
-
-def _component_schemas() -> dict[str, Any]:
-    # One pass over all models, so models nested in others (CustomVoiceRef in SpeechRequest) get
-    # components of their own that the references point at.
-    _, schemas = models_json_schema(COMPONENT_MODELS, ref_template="#/components/schemas/{model}")
-    return schemas["$defs"]
-
-
-def install_openapi(app: FastAPI, *, bearer_auth: bool = False) -> None:
-    """Generate the document once, with our components and without FastAPI's unreachable 422s.
-
-    ``bearer_auth``: the /v1 routes need the API key (Swagger UI then shows "Authorize").
-    """
+def install_openapi(app: FastAPI) -> None:
+    """FastAPI's document, with the streamed forms' models among its components."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components["ErrorResponse"] = ERROR_RESPONSE_SCHEMA
-            components.update(_component_schemas())
-            # 422 never reaches a client (it becomes a 400 envelope), so it is not documented.
-            for path in schema.get("paths", {}).values():
-                for operation in path.values():
-                    operation.get("responses", {}).pop("422", None)
-            for name in ("HTTPValidationError", "ValidationError"):
-                components.pop(name, None)
-            if bearer_auth:
-                schema["components"]["securitySchemes"] = {"apiKey": {"type": "http", "scheme": "bearer"}}
-                for route, path in schema.get("paths", {}).items():
-                    for operation in path.values() if route.startswith("/v1/") else ():
-                        operation["security"] = [{"apiKey": []}]
-                        operation.setdefault("responses", {})["401"] = {
-                            "description": "Missing or wrong API key.",
-                            "content": {"application/json": {"schema": ERROR_REF}},
-                        }
+            _, defs = models_json_schema(
+                [(model, "validation") for model in _STREAMED.values()], ref_template="#/components/schemas/{model}"
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
             app.openapi_schema = schema
         return app.openapi_schema
 

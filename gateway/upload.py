@@ -5,55 +5,30 @@ service is contacted:
 
 * fields before the file (OpenAI SDKs, browsers): the fields are validated as soon as the file
   part begins, then the body streams to the backend as it arrives;
-* file before some fields (``curl -F file=@x -F model=...``): the rest of the body is spooled to
-  an unnamed temporary file on disk until the form ends, everything is validated, then the spooled
-  body is streamed; the file never has a name, so nothing is left behind whatever happens. A spooled body can
-  be sent again, so a backend connection that fails before answering is retried once.
+* file before some fields (``curl -F file=@x -F model=...``): the rest of the body is spooled
+  (``common.spool``) until the form ends, everything is validated, then the spooled body is
+  streamed. A spooled body can be sent again, so a backend connection that fails before answering
+  is retried once.
 
 A text field that only arrives after a streamed file is validated when the form ends; if it is
 invalid, the backend request is aborted before its body completes and the client gets the 400.
+Size limits and stalls are the body middleware's (``gateway.body_limits``); the client going away
+is ``ClientGone``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from collections.abc import AsyncIterator
-from typing import IO, Literal
 
 from starlette.requests import Request
 
-from common.api_types import TranscriptionParams, parse_transcription_form
+from common.api_types import TranslationForm, parse_form
 from common.disconnect import ClientGone
 from common.errors import APIError
 from common.multipart import FILE_FIELD, FormScanner, form_boundary, malformed, missing_file
+from common.spool import Spool
 from gateway.settings import Settings
-
-SPOOL_WRITE_BYTES = 1024 * 1024  # disk writes are batched and done off the event loop
-
-
-def too_large(limit: int) -> APIError:
-    return APIError(413, f"The upload exceeds the limit of {limit} bytes (MAX_UPLOAD_BYTES).", code="request_too_large")
-
-
-async def body_chunks(request: Request, stall_timeout: float) -> AsyncIterator[tuple[bytes, bool]]:
-    """The request body as it arrives, as (chunk, more to come): 408 when the client pauses longer
-    than ``stall_timeout``, ``ClientGone`` when it disconnects."""
-    more = True
-    while more:
-        try:
-            async with asyncio.timeout(stall_timeout):
-                message = await request.receive()
-        except TimeoutError:
-            raise APIError(
-                408,
-                f"The request body stalled: nothing arrived for {stall_timeout:g} s (REQUEST_BODY_TIMEOUT_SECONDS).",
-                code="request_timeout",
-            ) from None
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        more = message.get("more_body", False)
-        yield message.get("body", b""), more
 
 
 class Upload:
@@ -62,26 +37,23 @@ class Upload:
     ``body_read`` is set once the client has nothing more to send.
     """
 
-    def __init__(self, request: Request, settings: Settings, task: Literal["transcribe", "translate"]) -> None:
-        self._limit = settings.max_upload_bytes
-        self._length = _parse_length(request.headers.get("content-length"))
-        if self._length is not None and self._length > self._limit:
-            raise too_large(self._limit)
+    def __init__(self, request: Request, settings: Settings, form: type[TranslationForm]) -> None:
+        self._request = request
+        self._length = request.headers.get("content-length")
         self._content_type = request.headers.get("content-type", "")
         self._scanner = FormScanner(form_boundary(self._content_type), settings.max_form_field_bytes)
-        self._chunks = body_chunks(request, settings.request_body_timeout_seconds)
         self._settings = settings
-        self._task = task
+        self._form = form
         self._head: list[bytes] = []  # what arrived up to the start of the file part (small)
         self._received = 0
         self._more = True
         self._validated_version = -1
-        self._spool: IO[bytes] | None = None
+        self._spool: Spool | None = None
         self.streaming = False  # True: the body goes on as it arrives, so it cannot be sent twice
         self.body_read = asyncio.Event()
-        self.params: TranscriptionParams | None = None
+        self.params: TranslationForm | None = None
 
-    async def prepare(self) -> TranscriptionParams:
+    async def prepare(self) -> TranslationForm:
         """Read until the request can be validated; raise APIError (400/413) if it is not valid."""
         head_cap = self._settings.max_form_field_bytes + 2 * self._settings.chunk_bytes
         head_bytes = 0
@@ -114,7 +86,7 @@ class Upload:
         if not self.streaming:
             headers.append(("content-length", str(self._received)))
         elif self._length is not None:
-            headers.append(("content-length", str(self._length)))
+            headers.append(("content-length", self._length))
         return headers
 
     async def body(self) -> AsyncIterator[bytes]:
@@ -124,7 +96,7 @@ class Upload:
                 yield chunk
             self.body_read.set()
             if self._spool is not None:
-                async for chunk in self._read_spool(self._spool):
+                async for chunk in self._spool.chunks(self._settings.chunk_bytes):
                     yield chunk
             return
         # Streaming: the latest chunk is held back until the next one arrives, so the finished form
@@ -147,26 +119,27 @@ class Upload:
         if held:
             yield held
 
-    async def aclose(self) -> None:
-        await self._chunks.aclose()
+    def close(self) -> None:
         if self._spool is not None:
             self._spool.close()
             self._spool = None
 
     async def _read(self) -> bytes:
-        chunk, self._more = await anext(self._chunks)
+        message = await self._request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        self._more = message.get("more_body", False)
+        chunk: bytes = message.get("body", b"")
         self._received += len(chunk)
-        if self._received > self._limit:
-            raise too_large(self._limit)
         self._scanner.feed(chunk)
         return chunk
 
-    def _validate(self) -> TranscriptionParams:
-        self.params = parse_transcription_form(self._scanner.fields, self._task)
+    def _validate(self) -> TranslationForm:
+        self.params = parse_form(self._form, self._scanner.fields)
         self._validated_version = self._scanner.fields_version
         return self.params
 
-    def _validate_complete(self) -> TranscriptionParams:
+    def _validate_complete(self) -> TranslationForm:
         """The form has ended: it must be whole, valid and carry the file."""
         if not self._scanner.complete:
             raise malformed("the body ended before the closing boundary")
@@ -178,28 +151,7 @@ class Upload:
         return params
 
     async def _spool_rest(self) -> None:
-        # An unnamed file: nothing is left on disk, even if the process is killed.
-        self._spool = spool = tempfile.TemporaryFile(prefix="gateway-upload-", dir=self._settings.spool_dir)  # noqa: SIM115
-        pending = bytearray()
+        self._spool = spool = Spool(self._settings.spool_dir, prefix="gateway-upload-")
         while self._more:
-            pending += await self._read()
-            if len(pending) >= SPOOL_WRITE_BYTES:
-                await asyncio.to_thread(spool.write, pending)
-                pending = bytearray()
-        if pending:
-            await asyncio.to_thread(spool.write, pending)
-
-    async def _read_spool(self, spool: IO[bytes]) -> AsyncIterator[bytes]:
-        size = self._settings.chunk_bytes
-        await asyncio.to_thread(spool.seek, 0)  # from the start again for a retry
-        while chunk := await asyncio.to_thread(spool.read, size):
-            yield chunk
-
-
-def _parse_length(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise APIError(400, "Invalid Content-Length header.", code="invalid_request") from None
+            await spool.write(await self._read())
+        await spool.flush()

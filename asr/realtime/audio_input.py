@@ -1,5 +1,5 @@
-"""The input audio of a realtime session: appended bytes decoded to 16 kHz, and the buffer they
-wait in until a turn is committed.
+"""The input audio of a realtime session: appended bytes decoded to 16 kHz (they wait for their
+turn in ``asr.audio.SampleBuffer``).
 
 Clients send 24 kHz 16-bit PCM or 8 kHz G.711 (μ-law, A-law). Both are decoded and resampled
 with FFmpeg's own decoders and resampler (PyAV), one stateful resampler per session, so audio
@@ -53,50 +53,3 @@ class InputDecoder:
 
 def to_float(samples: np.ndarray) -> np.ndarray:
     return samples.astype(np.float32) / 32768.0
-
-
-class SampleBuffer:
-    """The input audio buffer: int16 samples from ``start`` to ``end``, counted in samples since the
-    session began (so the VAD's positions and OpenAI's ``audio_*_ms`` refer to the same clock)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit  # most samples it holds; 0: no limit
-        self.start = 0
-        self._parts: list[np.ndarray] = []
-        self._size = 0
-
-    @property
-    def end(self) -> int:
-        return self.start + self._size
-
-    def __len__(self) -> int:
-        return self._size
-
-    def fits(self, count: int) -> bool:
-        return not self.limit or self._size + count <= self.limit
-
-    def append(self, samples: np.ndarray) -> None:
-        if len(samples):
-            self._parts.append(samples)
-            self._size += len(samples)
-
-    def _joined(self) -> np.ndarray:
-        if len(self._parts) != 1:
-            self._parts = [np.concatenate(self._parts) if self._parts else np.zeros(0, np.int16)]
-        return self._parts[0]
-
-    def slice(self, begin: int, until: int) -> np.ndarray:
-        """float32 copy of the samples in [begin, until) (clipped to what the buffer holds)."""
-        joined = self._joined()
-        return to_float(joined[max(begin, self.start) - self.start : min(until, self.end) - self.start])
-
-    def drop(self, until: int) -> None:
-        """Forget everything before ``until``."""
-        count = min(max(until - self.start, 0), self._size)
-        if count:
-            self._parts = [self._joined()[count:].copy()]  # copy: release the dropped samples
-            self._size -= count
-            self.start += count
-
-    def clear(self) -> None:
-        self.drop(self.end)

@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from common.api_types import ASR_MODELS, TranscriptionParams, parse_language, parse_model
-from common.errors import APIError, invalid
+from common.api_types import ASR_MODELS, Language, TranscriptionForm, accepted_model
+from common.errors import APIError, invalid, validation_error
 
 Format = Literal["audio/pcm", "audio/pcmu", "audio/pcma"]
 PCM_RATE = 24000  # OpenAI's only rate for audio/pcm (16-bit little-endian mono)
@@ -44,8 +44,8 @@ class SessionConfig:
     prompt: str | None = None
     turn_detection: ServerVad | None = ServerVad()
 
-    def params(self) -> TranscriptionParams:
-        return TranscriptionParams(model=self.model, language=self.language, prompt=self.prompt)
+    def params(self) -> TranscriptionForm:
+        return TranscriptionForm(model=self.model, language=self.language, prompt=self.prompt)
 
 
 # -- what a client may send ------------------------------------------------------------------
@@ -57,8 +57,15 @@ class _Fields(BaseModel):
 
 class _Transcription(_Fields):
     model: str | None = None
-    language: str | None = None
+    language: Language = None
     prompt: str | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("a model id is required")
+        return accepted_model(value, ASR_MODELS)
     # For OpenAI's newer models: accepted, no effect here.
     languages: list[str] | None = None
     keywords: list[str] | None = None
@@ -127,18 +134,12 @@ class _LegacySession(_Fields):
 
 
 def _error(exc: ValidationError) -> APIError:
-    first = exc.errors()[0]
-    param = ".".join(["session", *(str(part) for part in first["loc"])])
+    first = exc.errors(include_url=False)[0]
+    located = {**first, "loc": ("session", *first["loc"])}
     if first["type"] == "extra_forbidden":
+        param = ".".join(str(part) for part in located["loc"])
         return APIError(400, f"Unknown parameter: '{param}'.", param=param, code="unknown_parameter")
-    if first["type"] == "missing":
-        return APIError(400, f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
-    reason = first["msg"].removeprefix("Value error, ")
-    return invalid(f"Invalid value for '{param}': {reason}.", param)
-
-
-def _renamed(exc: APIError, param: str) -> APIError:
-    return APIError(exc.status, exc.message.replace(f"'{exc.param}'", f"'{param}'"), param=param, code=exc.code)
+    return validation_error([located])
 
 
 def apply_update(config: SessionConfig, session: Any, *, legacy: bool) -> SessionConfig:
@@ -156,13 +157,11 @@ def apply_update(config: SessionConfig, session: Any, *, legacy: bool) -> Sessio
         raise _error(exc) from None
     given = parsed.model_dump(exclude_unset=True)
     if legacy:
-        where = "session.input_audio_transcription"
         fmt = LEGACY_FORMATS[given["input_audio_format"]] if given.get("input_audio_format") else None
         transcription = given.get("input_audio_transcription") or {}
         vad_where = "session.turn_detection"
         source = given
     else:
-        where = "session.audio.input.transcription"
         source = (given.get("audio") or {}).get("input") or {}
         fmt = _format(source["format"]) if source.get("format") is not None else None
         transcription = source.get("transcription") or {}
@@ -172,15 +171,9 @@ def apply_update(config: SessionConfig, session: Any, *, legacy: bool) -> Sessio
     if fmt is not None:
         changes["format"] = fmt
     if "model" in transcription:
-        try:
-            changes["model"] = parse_model(transcription["model"], ASR_MODELS)
-        except APIError as exc:
-            raise _renamed(exc, f"{where}.model") from None
+        changes["model"] = transcription["model"]
     if "language" in transcription:
-        try:
-            changes["language"] = parse_language(transcription["language"])
-        except APIError as exc:
-            raise _renamed(exc, f"{where}.language") from None
+        changes["language"] = transcription["language"]
     if "prompt" in transcription:
         changes["prompt"] = transcription["prompt"] or None
     if "turn_detection" in source:

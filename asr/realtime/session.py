@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
 
-from asr.audio import SAMPLE_RATE
+from asr.audio import SAMPLE_RATE, SampleBuffer
 from asr.realtime import events
-from asr.realtime.audio_input import InputDecoder, SampleBuffer, to_float
+from asr.realtime.audio_input import InputDecoder, to_float
 from asr.realtime.config import SessionConfig, apply_update, ga_session, legacy_session
 from asr.realtime.vad import SAMPLES_PER_MS, SpeechScores, SpeechStarted, TurnDetector
 from asr.settings import Settings
@@ -257,7 +257,7 @@ class RealtimeSession:
         turn = self._turn or Turn(events.new_id("item"), start=self.buffer.start)
         self._turn = None
         turn.closed = True
-        turn.samples = self.buffer.slice(turn.start, until)
+        turn.samples = to_float(self.buffer.slice(turn.start, until))
         turn.speech_end = speech_end
         self.buffer.drop(until)
         if speech_end is not None:
@@ -370,7 +370,7 @@ class RealtimeSession:
         if self.runtime.busy:
             return  # extra work: never make a committed turn or a file request wait for it
         try:
-            transcript = await self._transcribe(self.buffer.slice(turn.start, until))
+            transcript = await self._transcribe(to_float(self.buffer.slice(turn.start, until)))
         except APIError as exc:
             log.info("realtime session %s: partial pass skipped (%s)", self.id, exc.message)
             return  # deltas are best effort; the turn's own pass reports failures

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import json
+from fastapi import APIRouter, Depends, Request, Response
 
-from fastapi import APIRouter, Request, Response
-
-from common.api_types import SPEECH_CONTENT_TYPES, SpeechRequest, speech_backend_body
-from gateway.bodies import parse_json, read_body, require_json
-from gateway.openapi import SPEECH_REF, error_responses
+from common.api_types import SPEECH_CONTENT_TYPES, SpeechRequest
+from gateway.backends import JSON_CONTENT, TTS
+from gateway.media_types import json_only
+from gateway.openapi import error_responses
 
 router = APIRouter(tags=["audio"])
-JSON_CONTENT = [("content-type", "application/json")]
-
-
-def parse_speech(body: bytes) -> SpeechRequest:
-    return parse_json(SpeechRequest, body)
 
 
 @router.post(
@@ -26,41 +20,27 @@ def parse_speech(body: bytes) -> SpeechRequest:
     "sends `speech.audio.delta` events (base64 audio) and a final `speech.audio.done`. Unknown JSON fields are "
     "ignored.",
     response_class=Response,
-    responses=error_responses(400, 408, 413, 415, 429, 502, 503, 504),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
+    responses={
+        200: {
+            "description": "The audio, in the requested response_format (pcm: raw 24 kHz 16-bit LE mono).",
             "content": {
-                "application/json": {
-                    "schema": SPEECH_REF,
-                    "example": SpeechRequest.model_config["json_schema_extra"]["examples"][0],  # type: ignore[index]
-                }
+                **{
+                    media_type: {"schema": {"type": "string", "format": "binary"}}
+                    for media_type in dict.fromkeys(SPEECH_CONTENT_TYPES.values())
+                },
+                "text/event-stream": {
+                    "schema": {"type": "string"},
+                    "example": 'data: {"type": "speech.audio.delta", "audio": "UklGRv////9XQVZF..."}\n\n'
+                    'data: {"type": "speech.audio.done", "usage": {"input_tokens": 12, "output_tokens": 0, '
+                    '"total_tokens": 12}}\n\n',
+                },
             },
         },
-        "responses": {
-            "200": {
-                "description": "The audio, in the requested response_format (pcm: raw 24 kHz 16-bit LE mono).",
-                "content": {
-                    **{
-                        media_type: {"schema": {"type": "string", "format": "binary"}}
-                        for media_type in dict.fromkeys(SPEECH_CONTENT_TYPES.values())
-                    },
-                    "text/event-stream": {
-                        "schema": {"type": "string"},
-                        "example": 'data: {"type": "speech.audio.delta", "audio": "UklGRv////9XQVZF..."}\n\n'
-                        'data: {"type": "speech.audio.done", "usage": {"input_tokens": 12, "output_tokens": 0, '
-                        '"total_tokens": 12}}\n\n',
-                    },
-                },
-            }
-        },
+        **error_responses(400, 408, 413, 415, 429, 502, 503, 504),
     },
+    dependencies=[Depends(json_only)],
 )
-async def create_speech(request: Request) -> Response:
-    require_json(request.headers.get("content-type"))
-    settings = request.app.state.settings
-    body = await read_body(request, settings.max_json_bytes, settings.request_body_timeout_seconds)
-    payload = json.dumps(speech_backend_body(parse_speech(body))).encode()
-    return await request.app.state.tts.proxy(
-        request, "POST", "/v1/audio/speech", headers=JSON_CONTENT, body=payload, timeout=settings.tts_timeout_seconds
-    )
+async def create_speech(body: SpeechRequest, request: Request, tts: TTS) -> Response:
+    # Forwarded as validated: unknown fields dropped, absent ones left to the defaults.
+    payload = body.model_dump_json(exclude_none=True).encode()
+    return await tts.relay(request, headers=JSON_CONTENT, body=payload)

@@ -253,10 +253,13 @@ def test_deleting_an_unknown_voice_is_404(gateway: Server, backend: FakeControl)
 def test_custom_voice_routes_are_documented(gateway: Server) -> None:
     openapi = httpx.get(f"{gateway.url}/openapi.json").json()
     schemas = openapi["components"]["schemas"]
-    consent_form = openapi["paths"]["/v1/audio/voice_consents"]["post"]["requestBody"]["content"]
-    voice_form = openapi["paths"]["/v1/audio/voices"]["post"]["requestBody"]["content"]
-    assert set(consent_form["multipart/form-data"]["schema"]["required"]) == {"name", "recording", "language"}
-    assert set(voice_form["multipart/form-data"]["schema"]["required"]) == {"name", "audio_sample", "consent"}
+    for path, form, required in [
+        ("/v1/audio/voice_consents", "ConsentForm", {"name", "recording", "language"}),
+        ("/v1/audio/voices", "VoiceForm", {"name", "audio_sample", "consent"}),
+    ]:
+        body = openapi["paths"][path]["post"]["requestBody"]["content"]
+        assert body["multipart/form-data"]["schema"] == {"$ref": f"#/components/schemas/{form}"}
+        assert set(schemas[form]["required"]) == required
     for path, method, model in [
         ("/v1/audio/voice_consents", "post", "VoiceConsentResource"),
         ("/v1/audio/voice_consents", "get", "VoiceConsentListResource"),

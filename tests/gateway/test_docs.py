@@ -37,6 +37,12 @@ def _multipart(openapi: dict, path: str) -> dict:
     return openapi["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]
 
 
+def _resolve(openapi: dict, schema: dict) -> dict:
+    """A schema, or the component its $ref names."""
+    reference = schema.get("$ref", "")
+    return openapi["components"]["schemas"][reference.rsplit("/", 1)[-1]] if reference else schema
+
+
 def test_every_public_route_is_documented(openapi: dict) -> None:
     assert {
         "/v1/models",
@@ -52,10 +58,11 @@ def test_every_public_route_is_documented(openapi: dict) -> None:
 
 def test_transcription_form_fields(openapi: dict) -> None:
     body = _multipart(openapi, "/v1/audio/transcriptions")
-    schema = body["schema"]
+    schema = _resolve(openapi, body["schema"])
     props = schema["properties"]
     assert set(schema["required"]) == {"file", "model"}
-    assert props["file"] == {**props["file"], "type": "string", "format": "binary"}
+    assert list(props)[-1] == "file"  # last: Swagger UI's upload then streams straight through
+    assert props["file"] == {**props["file"], "type": "string", "contentMediaType": "application/octet-stream"}
     assert props["model"]["enum"] == list(ASR_MODELS)
     assert props["response_format"]["enum"] == list(TRANSCRIPTION_FORMATS)
     assert props["response_format"]["default"] == "json"
@@ -65,13 +72,19 @@ def test_transcription_form_fields(openapi: dict) -> None:
     assert props["diarize"]["default"] is True
     assert props["stream"]["type"] == "boolean"
     assert props["temperature"]["maximum"] == 1
-    assert props["min_speakers"]["type"] == "integer"
+    assert {"type": "integer", "minimum": 1} in props["min_speakers"]["anyOf"]
     assert "en" in props["language"]["enum"]
     assert body["encoding"]["timestamp_granularities[]"]["explode"] is True
+    for field in ("include[]", "keywords[]", "languages[]", "known_speaker_names[]", "known_speaker_references[]"):
+        assert props[field]["type"] == "array" and body["encoding"][field]["explode"] is True
+    chunking = {
+        _resolve(openapi, option).get("title", option.get("const")) for option in props["chunking_strategy"]["anyOf"]
+    }
+    assert {"auto", "VadConfig"} <= chunking
 
 
 def test_translation_form_fields(openapi: dict) -> None:
-    props = _multipart(openapi, "/v1/audio/translations")["schema"]["properties"]
+    props = _resolve(openapi, _multipart(openapi, "/v1/audio/translations")["schema"])["properties"]
     assert props["response_format"]["enum"] == list(TRANSLATION_FORMATS)
     assert "advanced" not in props
 
@@ -91,15 +104,19 @@ def test_audio_responses_and_error_envelope(openapi: dict) -> None:
                 "$ref": "#/components/schemas/ErrorResponse"
             }
         assert "422" not in route
-    error = openapi["components"]["schemas"]["ErrorResponse"]
-    assert set(error["properties"]["error"]["required"]) == {"message", "type", "param", "code"}
+        assert route["default"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorResponse"
+        }
+    error = _resolve(openapi, openapi["components"]["schemas"]["ErrorResponse"]["properties"]["error"])
+    assert set(error["required"]) == {"message", "type", "param", "code"}
+    assert not {"HTTPValidationError", "ValidationError"} & set(openapi["components"]["schemas"])
 
 
 def test_speech_body_schema(openapi: dict) -> None:
     body = openapi["paths"]["/v1/audio/speech"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"] == {"$ref": "#/components/schemas/SpeechRequest"}
-    assert body["example"]["model"] == "tts-1"
     schema = openapi["components"]["schemas"]["SpeechRequest"]
+    assert schema["examples"][0]["model"] == "tts-1"
     props = schema["properties"]
     assert set(schema["required"]) == {"model", "input", "voice"}
     assert props["model"]["enum"] == ["tts-1", "tts-1-hd", "coqui-tts"]
