@@ -8,7 +8,7 @@ Every file is written to a temporary name in its folder and renamed into place, 
 either the whole file or none (a stray ``.tmp-*`` at worst, which nothing reads). Ids are random and
 are the only thing that becomes a path: anything that is not exactly an id of ours is unknown. A
 voice is written only while its consent exists, and a consent's voices are deleted before it is,
-so no voice outlives its consent.
+so no voice outlives its consent, whichever replica changes what (the lock is a file lock).
 
 Safetensors keeps arrays without pickle, and its header (read without loading the arrays or
 torch) holds the metadata that lists need.
@@ -17,13 +17,14 @@ torch) holds the metadata that lists need.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
 import secrets
 import tempfile
-import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,13 +92,23 @@ def _new_id(prefix: str) -> str:
 
 
 class VoiceStore:
-    """Thread-safe within one process (one lock for every change)."""
+    """Every change holds one lock: a file lock on the folder, so the TTS replicas that share the
+    voices volume (and the threads of each) change it one at a time."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._consents = root / "consents"
         self._voices = root / "voices"
-        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        descriptor = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # which releases the lock
 
     # -- consents -----------------------------------------------------------------------------
     def _consent_path(self, consent_id: str) -> Path | None:
@@ -123,12 +134,12 @@ class VoiceStore:
     def create_consent(self, name: str, language: str, *, verified: bool) -> Consent:
         now = time.time_ns()
         consent = Consent(_new_id(CONSENT_ID_PREFIX), name, language, now // 10**9, now, verified)
-        with self._lock:
+        with self._lock():
             self._save_consent(consent)
         return consent
 
     def rename_consent(self, consent_id: str, name: str) -> Consent | None:
-        with self._lock:
+        with self._lock():
             consent = self.consent(consent_id)
             if consent is None:
                 return None
@@ -139,7 +150,7 @@ class VoiceStore:
     def delete_consent(self, consent_id: str) -> list[str] | None:
         """Delete the consent and, first, every voice made with it: the ids of those voices
         (None: no such consent)."""
-        with self._lock:
+        with self._lock():
             path = self._consent_path(consent_id)
             if path is None or not path.is_file():
                 return None
@@ -199,7 +210,7 @@ class VoiceStore:
         metadata = {"id": voice.id, "name": voice.name, "created_at": str(voice.created_at),
                     "consent": voice.consent, "model": voice.model}  # fmt: skip
         data = save({key: np.ascontiguousarray(value) for key, value in conditioning.items()}, metadata=metadata)
-        with self._lock:
+        with self._lock():
             if self.consent(consent_id) is None:
                 raise UnknownConsent(consent_id)
             path = self._voice_path(voice.id)
@@ -208,7 +219,7 @@ class VoiceStore:
         return voice
 
     def delete_voice(self, voice_id: str) -> bool:
-        with self._lock:
+        with self._lock():
             return self._delete_voice_file(voice_id)
 
     def _delete_voice_file(self, voice_id: str) -> bool:

@@ -19,6 +19,7 @@ from gateway.body_limits import BodyLimitsMiddleware, Limit
 from gateway.catalog import Catalog
 from gateway.discovery import catalog_watcher
 from gateway.openapi import install_openapi
+from gateway.replicas import Replicas, parse_urls, resolving
 from gateway.routes import health, models, realtime, speech, transcriptions, voice_consents, voices
 from gateway.routes.docs import install_docs
 from gateway.routes.playground import install_playground
@@ -81,18 +82,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         timeouts = _timeouts(settings)
         async with AsyncExitStack() as stack:
             token = settings.backend_token.get_secret_value() if settings.backend_token is not None else None
-            for name, label, url in (("asr", "ASR", settings.asr_base_url), ("tts", "TTS", settings.tts_base_url)):
+            backends = {}
+            for name, label, urls in (("asr", "ASR", settings.asr_base_url), ("tts", "TTS", settings.tts_base_url)):
                 timeout, overall = timeouts[name]
+                replicas = Replicas(label, parse_urls(urls), rest_seconds=settings.backend_rest_seconds)
                 client = await stack.enter_async_context(
                     backend_client(
-                        url,
                         timeout,
                         max_connections=settings.backend_max_connections,
                         keepalive_seconds=settings.backend_keepalive_seconds,
                         token=token,
                     )
                 )
-                setattr(app.state, name, Backend(label, SERVICE_NAMES[name], client, overall))
+                backends[name] = Backend(label, SERVICE_NAMES[name], client, replicas, overall)
+                setattr(app.state, name, backends[name])
+            await stack.enter_async_context(
+                resolving([backend.replicas for backend in backends.values()], settings.backend_resolve_seconds)
+            )
             await stack.enter_async_context(
                 catalog_watcher(
                     app.state.catalog,

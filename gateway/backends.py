@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
@@ -33,6 +34,7 @@ from starlette.responses import Response, StreamingResponse
 from common.disconnect import cancel_on_disconnect
 from common.errors import APIError
 from common.service import REQUEST_ID_HEADER, request_id_var
+from gateway.replicas import Released, Replica, Replicas
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,7 @@ PASSTHROUGH_HEADERS = frozenset(
 ERROR_BODY_LIMIT = 64 * 1024
 # A connection that fails with one of these before any response byte most likely went stale while
 # idle (the backend closed it as it was being reused): the request may be sent again on a new one.
-STALE_CONNECTION_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ConnectError)
+STALE_CONNECTION_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 Headers = Sequence[tuple[str, str]]
 Body = bytes | Callable[[], AsyncIterable[bytes]] | None
@@ -61,24 +63,21 @@ Body = bytes | Callable[[], AsyncIterable[bytes]] | None
 
 @contextlib.asynccontextmanager
 async def backend_client(
-    base_url: str,
     timeout: httpx.Timeout,
     *,
     max_connections: int,
     keepalive_seconds: float,
     token: str | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The pooled keep-alive client for one backend (no proxies or .netrc from the environment),
-    presenting BACKEND_TOKEN on every request when there is one."""
+    """The pooled keep-alive client for one backend, all its replicas (no proxies or .netrc from the
+    environment), presenting BACKEND_TOKEN on every request when there is one."""
     limits = httpx.Limits(
         max_connections=max_connections,
         max_keepalive_connections=min(max_connections, 256),
         keepalive_expiry=keepalive_seconds,
     )
     headers = backend_headers(token)
-    async with httpx.AsyncClient(
-        base_url=base_url, timeout=timeout, limits=limits, headers=headers, trust_env=False
-    ) as client:
+    async with httpx.AsyncClient(timeout=timeout, limits=limits, headers=headers, trust_env=False) as client:
         yield client
 
 
@@ -92,41 +91,75 @@ class Backend:
     ("speech-to-text service"), which never name its URL. ``timeout`` bounds a whole exchange with
     it, streaming included (None: only the client's idle-read timeout applies)."""
 
-    def __init__(self, label: str, service: str, client: httpx.AsyncClient, timeout: float | None = None) -> None:
+    def __init__(
+        self, label: str, service: str, client: httpx.AsyncClient, replicas: Replicas, timeout: float | None = None
+    ) -> None:
         self.label = label
         self.service = service
         self.client = client
+        self.replicas = replicas
         self.timeout = timeout
-        self.base_url = str(client.base_url).rstrip("/")
         # For requests made without the client (the realtime WebSocket): BACKEND_TOKEN, if any.
         self.auth_headers = [(name, value) for name, value in client.headers.items() if name == "authorization"]
 
     async def open(
         self, method: str, path: str, *, headers: Headers = (), body: Body = None, replayable: bool = True
     ) -> httpx.Response:
-        """Send the request; return the response with its body unread (close it!).
+        """Send the request to a replica; return the response with its body unread (close it!).
 
-        Failures are the API errors a client should see (502, 503, 504). ``replayable``: the body
-        may be sent twice, so a stale connection is retried once.
+        A replica that refuses the connection is rested and another is tried (nothing of the body
+        has gone out); one that answers 429 (its queue is full) hands the request to another if
+        the body can be sent again (``replayable``), and so does a stale connection, once. Failures
+        are the API errors a client should see (502, 503, 504).
         """
         all_headers = [(REQUEST_ID_HEADER, request_id_var.get()), *headers]
-        for attempt in (1, 2):
-            content = body() if callable(body) else body
-            request = self.client.build_request(method, path, headers=all_headers, content=content)
+        tried: list[Replica] = []
+        replica = self.replicas.choose()
+        stale_retried = False
+        while replica is not None:
+            sent = _Tracked(body)
+            request = self.client.build_request(method, replica.url + path, headers=all_headers, content=sent.content())
+            replica.in_flight += 1
             try:
-                return await self.client.send(request, stream=True)
+                response = await self.client.send(request, stream=True)
             except httpx.PoolTimeout as exc:
+                replica.in_flight -= 1
                 raise self.busy() from exc
             except httpx.TimeoutException as exc:
-                raise self.timed_out(exc) from exc
+                replica.in_flight -= 1
+                raise self.timed_out(exc, replica) from exc
+            except httpx.ConnectError as exc:
+                replica.in_flight -= 1
+                self.replicas.rest(replica)
+                tried.append(replica)
+                if (replayable or not sent.begun) and (other := self.replicas.choose(exclude=tried)) is not None:
+                    replica = other
+                    continue
+                raise self.unreachable(exc, replica) from exc
             except STALE_CONNECTION_ERRORS as exc:
-                if attempt == 1 and replayable:
+                replica.in_flight -= 1
+                if replayable and not stale_retried:
+                    stale_retried = True
                     log.info("%s backend connection failed before answering (%r); retrying once", self.label, exc)
                     continue
-                raise self.unreachable(exc) from exc
+                raise self.unreachable(exc, replica) from exc
             except httpx.TransportError as exc:
-                raise self.unreachable(exc) from exc
-        raise AssertionError("not reached")
+                replica.in_flight -= 1
+                raise self.unreachable(exc, replica) from exc
+            except BaseException:
+                replica.in_flight -= 1
+                raise
+            response.stream = Released(response.stream, functools.partial(_release, replica))
+            if response.status_code == 429 and replayable:
+                other = self.replicas.choose(exclude=[*tried, replica])
+                if other is not None:
+                    log.info("%s backend replica %s is full (429); trying %s", self.label, replica.url, other.url)
+                    await response.aclose()
+                    tried.append(replica)
+                    replica = other
+                    continue
+            return response
+        raise AssertionError("a backend always has a replica")
 
     async def relay(self, request: Request, *, headers: Headers = (), body: Body = None) -> Response:
         """The client's request, at the same path and query on this backend (with ``body``, the
@@ -252,13 +285,14 @@ class Backend:
             await upstream.aclose()
         return self._api_error(upstream, bytes(body)).response()
 
-    def unreachable(self, exc: httpx.TransportError) -> APIError:
-        log.warning("%s backend request failed: %s [%s]", self.label, str(exc) or type(exc).__name__, self.base_url)
+    def unreachable(self, exc: httpx.TransportError, replica: Replica) -> APIError:
+        log.warning("%s backend request failed: %s [%s]", self.label, str(exc) or type(exc).__name__, replica.url)
         return APIError(502, f"The {self.service} did not answer ({_reason(exc)}).", code="backend_unreachable")
 
-    def timed_out(self, exc: BaseException | None = None) -> APIError:
+    def timed_out(self, exc: BaseException | None = None, replica: Replica | None = None) -> APIError:
         what = f" ({type(exc).__name__})" if exc is not None else ""
-        log.warning("%s backend timed out%s at %s", self.label, what, self.base_url)
+        where = f" at {replica.url}" if replica is not None else ""
+        log.warning("%s backend timed out%s%s", self.label, what, where)
         return APIError(504, f"The {self.service} did not answer in time.", code="backend_timeout")
 
     def busy(self) -> APIError:
@@ -268,6 +302,30 @@ class Backend:
             code="backend_busy",
             headers={"Retry-After": "1"},
         )
+
+
+def _release(replica: Replica) -> None:
+    replica.in_flight -= 1
+
+
+class _Tracked:
+    """A request body that tells whether any of it has been handed over yet."""
+
+    def __init__(self, body: Body) -> None:
+        self._body = body
+        self.begun = False
+
+    def content(self) -> bytes | AsyncIterable[bytes] | None:
+        if not callable(self._body):
+            return self._body
+        chunks = self._body()
+
+        async def tracked() -> AsyncIterator[bytes]:
+            self.begun = True
+            async for chunk in chunks:
+                yield chunk
+
+        return tracked()
 
 
 def asr_backend(request: Request) -> Backend:

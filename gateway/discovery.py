@@ -12,28 +12,47 @@ import httpx
 
 from gateway.backends import Backend
 from gateway.catalog import BackendName, Catalog
+from gateway.replicas import Replica
 
 log = logging.getLogger(__name__)
 
 
-async def probe(backend: Backend, timeout: float) -> dict[str, Any]:
-    """One backend's /healthz, as /readyz reports it: public, so it names the service, never its
-    address (``reason`` is for the gateway's own log)."""
+async def _replica_health(backend: Backend, replica: Replica, timeout: float) -> dict[str, Any] | str:
+    """A replica's /healthz body, or why it gave none (for the log)."""
     try:
-        response = await backend.client.get("/healthz", timeout=timeout)
+        response = await backend.client.get(f"{replica.url}/healthz", timeout=timeout)
     except httpx.HTTPError as exc:
-        reason = f"{str(exc) or type(exc).__name__} [{backend.base_url}]"
-        return {"ok": False, "error": f"the {backend.service} did not answer", "reason": reason}
+        return f"{str(exc) or type(exc).__name__} [{replica.url}]"
+    if response.status_code != 200:
+        return f"HTTP {response.status_code} [{replica.url}]"
     try:
         health = response.json()
     except ValueError:
-        health = None
-    return {"ok": response.status_code == 200, "status_code": response.status_code, "health": health}
+        return f"not JSON [{replica.url}]"
+    return health if isinstance(health, dict) else f"not an object [{replica.url}]"
+
+
+async def probe(backend: Backend, timeout: float) -> dict[str, Any]:
+    """A backend's replicas' /healthz, as /readyz reports them: ready when one answers. Public, so it
+    names the service and counts replicas, never their addresses (``reason`` is for the gateway's
+    own log)."""
+    replicas = backend.replicas.all
+    results = await asyncio.gather(*(_replica_health(backend, replica, timeout) for replica in replicas))
+    healthy = [result for result in results if isinstance(result, dict)]
+    summary: dict[str, Any] = {"ok": bool(healthy), "replicas": len(replicas), "answering": len(healthy)}
+    if healthy:
+        summary["health"] = healthy[0]
+    else:
+        summary["error"] = f"the {backend.service} did not answer"
+    failures = [result for result in results if isinstance(result, str)]
+    if failures:
+        summary["reason"] = "; ".join(failures)
+    return summary
 
 
 def _learn(catalog: Catalog, name: BackendName, result: dict[str, Any]) -> bool:
     health = result.get("health")
-    if not result["ok"] or not isinstance(health, dict) or not isinstance(health.get("engine"), str):
+    if not isinstance(health, dict) or not isinstance(health.get("engine"), str):
         return False
     serves = health.get("serves")
     catalog.update(name, health["engine"], serves if isinstance(serves, str) else None)
@@ -56,12 +75,11 @@ async def keep_catalog_current(
             # One line when a backend stops answering and one when it is back, not one per poll.
             if not ok and name not in failing:
                 failing.add(name)
-                reason = result.get("reason") or f"HTTP {result.get('status_code')}"
-                log.warning("%s backend at %s does not answer /healthz (%s); /v1/models shows defaults for it",
-                            backend.label, backend.base_url, reason)  # fmt: skip
+                log.warning("%s backend does not answer /healthz (%s); /v1/models shows defaults for it",
+                            backend.label, result.get("reason"))  # fmt: skip
             elif ok and name in failing:
                 failing.discard(name)
-                log.info("%s backend at %s answers /healthz again", backend.label, backend.base_url)
+                log.info("%s backend answers /healthz again", backend.label)
         await asyncio.sleep(interval if all(known) else min(interval, 2.0))
 
 

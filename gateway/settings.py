@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from common.settings import BackendTokenSettings
+from gateway.replicas import parse_urls
 
 GIB = 1024**3
 
@@ -40,8 +41,28 @@ class Settings(BackendTokenSettings):
         "API from a browser (CORS). Empty: no CORS headers, so only same-origin pages (the playground) can. When "
         "set, the realtime WebSocket also refuses pages from other origins.",
     )
-    asr_base_url: str = Field(default="http://127.0.0.1:5001", description="Base URL of the ASR (WhisperX) service.")
-    tts_base_url: str = Field(default="http://127.0.0.1:5002", description="Base URL of the TTS (Coqui) service.")
+    asr_base_url: str = Field(
+        default="http://127.0.0.1:5001",
+        description="Base URL of the ASR (WhisperX) service, or of its replicas: several URLs separated by commas, "
+        "and a host name stands for every address it resolves to (e.g. tasks.asr in Docker Swarm, a Kubernetes "
+        "headless Service), looked up again every BACKEND_RESOLVE_SECONDS.",
+    )
+    tts_base_url: str = Field(
+        default="http://127.0.0.1:5002",
+        description="Base URL of the TTS (Coqui) service, or of its replicas, as ASR_BASE_URL.",
+    )
+    backend_resolve_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the host names of ASR_BASE_URL and TTS_BASE_URL are looked up again, so that "
+        "replicas that come and go are followed.",
+    )
+    backend_rest_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a replica that refused a connection is passed over (it gets requests again once "
+        "no other replica is free, or after this time).",
+    )
     max_upload_bytes: int = Field(
         default=GIB,
         ge=1,
@@ -135,6 +156,12 @@ class Settings(BackendTokenSettings):
                 raise ValueError(f"API_KEY_FILE {self.api_key_file} cannot be read: {exc.strerror}") from None
             keys += [line for line in lines if not line.strip().startswith("#")]
         return list(dict.fromkeys(key.strip() for key in keys if key.strip()))
+
+    @field_validator("asr_base_url", "tts_base_url")
+    @classmethod
+    def _urls(cls, value: str) -> str:
+        parse_urls(value)
+        return value
 
     @property
     def cors_origins(self) -> list[str]:

@@ -23,6 +23,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from common.errors import APIError
+from gateway.backends import Backend
+from gateway.replicas import Replica
 
 log = logging.getLogger(__name__)
 
@@ -33,35 +35,62 @@ UNSENDABLE = frozenset({1005, 1006, 1015})
 
 @contextlib.asynccontextmanager
 async def backend_socket(
-    label: str, service: str, url: str, *, headers: Sequence[tuple[str, str]], timeout: float
+    backend: Backend, target: str, *, headers: Sequence[tuple[str, str]], timeout: float
 ) -> AsyncIterator[ClientConnection]:
-    """The backend's WebSocket at ``url``; failing to open it is the APIError a client should see,
-    naming the ``service`` (its address goes to the log only)."""
-    try:
-        upstream = await connect(
-            url,
-            additional_headers=list(headers),
-            open_timeout=timeout,
-            proxy=None,  # a backend is reached directly, whatever the environment's proxy settings
-            compression=None,  # loopback or a private network: deflate would only cost CPU
-            max_size=None,  # the backend is ours; the client-facing server bounds what clients send
-            user_agent_header=None,
-        )
-    except TimeoutError as exc:
-        log.warning("%s backend did not accept the WebSocket within %g s [%s]", label, timeout, url)
-        raise APIError(
-            504, f"The {service} did not accept the WebSocket within {timeout:g} s.", code="backend_timeout"
-        ) from exc
-    except InvalidStatus as exc:
-        status = exc.response.status_code
-        log.warning("%s backend refused the WebSocket with HTTP %d [%s]", label, status, url)
-        raise APIError(502, f"The {service} refused the WebSocket (HTTP {status}).", code="backend_error") from exc
-    except (OSError, InvalidHandshake) as exc:
-        reason = getattr(exc, "strerror", None) or type(exc).__name__
-        log.warning("%s backend WebSocket failed: %s [%s]", label, str(exc) or reason, url)
-        raise APIError(502, f"The {service} did not answer ({reason.lower()}).", code="backend_unreachable") from exc
-    async with upstream:
-        yield upstream
+    """A WebSocket to ``target`` (path and query) on one of the backend's replicas, which the
+    session keeps (it holds the session's state); a replica that refuses the connection is rested
+    and another tried. Failing to open one is the APIError a client should see, naming the
+    backend's ``service`` (its addresses go to the log only)."""
+    tried: list[Replica] = []
+    while (replica := backend.replicas.choose(exclude=tried)) is not None:
+        url = _ws_url(replica.url) + target
+        try:
+            upstream = await _connect(url, headers, timeout)
+        except TimeoutError as exc:
+            log.warning("%s backend did not accept the WebSocket within %g s [%s]", backend.label, timeout, url)
+            raise APIError(
+                504, f"The {backend.service} did not accept the WebSocket within {timeout:g} s.", code="backend_timeout"
+            ) from exc
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            log.warning("%s backend refused the WebSocket with HTTP %d [%s]", backend.label, status, url)
+            message = f"The {backend.service} refused the WebSocket (HTTP {status})."
+            raise APIError(502, message, code="backend_error") from exc
+        except (OSError, InvalidHandshake) as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            log.warning("%s backend WebSocket failed: %s [%s]", backend.label, str(exc) or reason, url)
+            tried.append(replica)
+            if isinstance(exc, ConnectionRefusedError):
+                backend.replicas.rest(replica)
+            if backend.replicas.choose(exclude=tried) is not None:
+                continue
+            message = f"The {backend.service} did not answer ({reason.lower()})."
+            raise APIError(502, message, code="backend_unreachable") from exc
+        replica.in_flight += 1
+        try:
+            async with upstream:
+                yield upstream
+        finally:
+            replica.in_flight -= 1
+        return
+    raise AssertionError("a backend always has a replica")
+
+
+def _ws_url(base_url: str) -> str:
+    scheme, _, rest = base_url.partition("://")
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}"
+
+
+async def _connect(url: str, headers: Sequence[tuple[str, str]], timeout: float) -> ClientConnection:
+    return await connect(
+        url,
+        additional_headers=list(headers),
+        open_timeout=timeout,
+        proxy=None,  # a backend is reached directly, whatever the environment's proxy settings
+        compression=None,  # loopback or a private network: deflate would only cost CPU
+        max_size=None,  # the backend is ours; the client-facing server bounds what clients send
+        user_agent_header=None,
+    )
 
 
 async def relay(websocket: WebSocket, upstream: ClientConnection) -> None:

@@ -22,12 +22,6 @@ BETA_SUBPROTOCOL = "openai-beta.realtime-v1"  # how a browser says OpenAI-Beta: 
 BETA_HEADER = "realtime=v1"
 
 
-def _backend_url(base_url: str, query: bytes) -> str:
-    scheme, _, rest = base_url.partition("://")
-    ws_scheme = "wss" if scheme == "https" else "ws"
-    return f"{ws_scheme}://{rest}{PATH}" + (f"?{query.decode('latin-1')}" if query else "")
-
-
 @router.websocket(PATH)
 async def realtime(websocket: WebSocket) -> None:
     state = websocket.app.state
@@ -40,11 +34,12 @@ async def realtime(websocket: WebSocket) -> None:
     headers = [(REQUEST_ID_HEADER, request_id_var.get()), *state.asr.auth_headers]
     if BETA_SUBPROTOCOL in offered or websocket.headers.get("openai-beta", "").strip().lower() == BETA_HEADER:
         headers.append(("OpenAI-Beta", BETA_HEADER))  # the ASR service answers in the beta shapes
-    url = _backend_url(state.asr.base_url, websocket.scope.get("query_string", b""))
+    query = websocket.scope.get("query_string", b"").decode("latin-1")
+    target = PATH + (f"?{query}" if query else "")
     settings = state.settings
     try:
         async with backend_socket(
-            state.asr.label, state.asr.service, url, headers=headers, timeout=settings.connect_timeout_seconds
+            state.asr, target, headers=headers, timeout=settings.connect_timeout_seconds
         ) as upstream:
             await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
             await relay(websocket, upstream)

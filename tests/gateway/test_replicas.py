@@ -1,0 +1,187 @@
+"""Several replicas behind one backend setting: requests spread by the fewest in flight, a full
+(429) or refusing replica hands the request to another, a replica that died is rested and used
+again once it is back, a host name stands for every address it resolves to (a real resolver:
+/etc/hosts in a mount namespace of the gateway's own), and a realtime WebSocket stays on the
+replica it opened on. Real gateway and fake backend processes on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+from tests.gateway.conftest import FakeControl
+from tests.servers import REPO, Server, free_port, run_service, stop, wait_healthy
+
+SPEECH = {"model": "tts-1", "input": "Hi.", "voice": "alloy"}
+
+
+@contextmanager
+def fake_backend(work_dir: Path, host: str = "127.0.0.1", port: int | None = None) -> Iterator[FakeControl]:
+    port = port or free_port()
+    log_path = work_dir / f"fake-{host}-{port}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.gateway.fake_backend"],
+            cwd=REPO,
+            env={**os.environ, "HOST": host, "PORT": str(port)},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://{host}:{port}"
+    try:
+        wait_healthy(url, process, 30, log_path)
+        yield FakeControl(url)
+    finally:
+        stop(process)
+
+
+def gateway_env(asr: str, tts: str) -> dict[str, str]:
+    return {"ASR_BASE_URL": asr, "TTS_BASE_URL": tts, "BACKEND_REST_SECONDS": "1", "BACKEND_RESOLVE_SECONDS": "0.5"}
+
+
+@pytest.fixture
+def pair(work_dir: Path) -> Iterator[tuple[FakeControl, FakeControl]]:
+    with fake_backend(work_dir) as first, fake_backend(work_dir) as second:
+        yield first, second
+
+
+def speak(server: Server) -> httpx.Response:
+    return httpx.post(f"{server.url}/v1/audio/speech", json=SPEECH, timeout=30)
+
+
+def counts(*backends: FakeControl) -> list[int]:
+    return [len([r for r in backend.requests() if r["path"] == "/v1/audio/speech"]) for backend in backends]
+
+
+def test_requests_spread_over_replicas_by_fewest_in_flight(
+    pair: tuple[FakeControl, FakeControl], work_dir: Path
+) -> None:
+    first, second = pair
+    for backend in pair:
+        backend.mode("hold")  # each answer waits for a release: requests stay in flight
+    urls = f"{first.url},{second.url}"
+    with run_service("gateway", gateway_env(urls, urls), tmp_dir=work_dir) as server, ThreadPoolExecutor(6) as pool:
+        answers = []
+        for _ in range(6):
+            answers.append(pool.submit(speak, server))
+            expected = len(answers)
+            deadline = time.monotonic() + 10  # each one in flight before the next is sent
+            while sum(counts(first, second)) < expected and time.monotonic() < deadline:
+                time.sleep(0.02)
+        assert counts(first, second) == [3, 3]  # the fewest in flight each time: never 4 and 2
+        for backend in pair:
+            backend.release()
+        assert [answer.result().status_code for answer in answers] == [200] * 6
+
+
+def test_a_full_replica_hands_the_request_to_another(pair: tuple[FakeControl, FakeControl], work_dir: Path) -> None:
+    first, second = pair
+    first.mode("busy")  # 429: its queue is full
+    urls = f"{first.url},{second.url}"
+    with run_service("gateway", gateway_env(urls, urls), tmp_dir=work_dir) as server:
+        for _ in range(4):
+            assert speak(server).status_code == 200
+        busy, served = counts(first, second)
+        assert served == 4 and busy <= 4  # every one answered by the free replica
+        second.mode("busy")
+        refused = speak(server)
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "1"  # both full: the client waits
+
+
+def test_a_refusing_replica_is_rested_and_used_again_once_back(work_dir: Path) -> None:
+    port = free_port()
+    with fake_backend(work_dir) as alive, ExitStack() as stack:
+        urls = f"http://127.0.0.1:{port},{alive.url}"  # nothing listens on the first yet
+        server = stack.enter_context(run_service("gateway", gateway_env(urls, urls), tmp_dir=work_dir))
+        for _ in range(4):
+            assert speak(server).status_code == 200  # the refused connection moved on to the live replica
+        assert counts(alive) == [4]
+        assert "refused a connection; resting it" in server.log()
+        back = stack.enter_context(fake_backend(work_dir, port=port))
+        deadline = time.monotonic() + 10
+        while counts(back) == [0] and time.monotonic() < deadline:  # rested for 1 s, then chosen again
+            assert speak(server).status_code == 200
+        assert counts(back)[0] >= 1
+
+
+def test_a_streamed_upload_moves_on_from_a_refusing_replica(work_dir: Path) -> None:
+    """Nothing of the body went out when the connection was refused: even a streamed upload moves on."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    with fake_backend(work_dir) as alive:
+        urls = f"{dead},{alive.url}"
+        with run_service("gateway", gateway_env(urls, urls), tmp_dir=work_dir) as server:
+            for _ in range(3):
+                files = {"file": ("a.wav", b"RIFF" + bytes(300_000))}
+                response = httpx.post(
+                    f"{server.url}/v1/audio/transcriptions", data={"model": "whisper-1"}, files=files, timeout=30
+                )
+                assert response.status_code == 200, response.text
+        assert [r["path"] for r in alive.requests()] == ["/v1/audio/transcriptions"] * 3
+
+
+def test_a_name_stands_for_every_address_it_resolves_to(work_dir: Path) -> None:
+    """``replicas.test`` resolves (through the gateway's own /etc/hosts) to 127.0.0.1 and 127.0.0.2,
+    each with a backend on the same port; when the name drops an address, the gateway follows.
+    The gateway runs in a mount namespace of its own (root, as the test command runs)."""
+    assert os.geteuid() == 0 and shutil.which("unshare"), "needs root and util-linux's unshare"
+    port = free_port()
+    hosts = work_dir / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n127.0.0.1 replicas.test\n127.0.0.2 replicas.test\n")
+    with fake_backend(work_dir, "127.0.0.1", port) as first, fake_backend(work_dir, "127.0.0.2", port) as second:
+        url = f"http://replicas.test:{port}"
+        gateway_port = free_port()
+        env = {**os.environ, **gateway_env(url, url), "HOST": "127.0.0.1", "PORT": str(gateway_port)}
+        log_path = work_dir / f"gateway-dns-{gateway_port}.log"
+        command = f"mount --bind {hosts} /etc/hosts && exec {sys.executable} -m gateway"
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen(
+                ["unshare", "-m", "sh", "-c", command], cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT
+            )
+        server_url = f"http://127.0.0.1:{gateway_port}"
+        try:
+            wait_healthy(server_url, process, 60, log_path)
+            server = Server(server_url, process, log_path)
+            for _ in range(6):
+                assert speak(server).status_code == 200
+            assert all(count >= 1 for count in counts(first, second)), counts(first, second)
+            # The name now stands for one address only: after the next lookup, only that one is asked.
+            hosts.write_text("127.0.0.1 localhost\n127.0.0.1 replicas.test\n")
+            deadline = time.monotonic() + 10
+            while "replicas: http://127.0.0.1:" not in log_path.read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            before = counts(second)
+            for _ in range(4):
+                assert speak(server).status_code == 200
+            assert counts(second) == before
+            assert json.loads(httpx.get(f"{server_url}/readyz").text)["backends"]["tts"]["replicas"] == 1
+        finally:
+            stop(process)
+
+
+def test_a_realtime_session_stays_on_its_replica(pair: tuple[FakeControl, FakeControl], work_dir: Path) -> None:
+    """Two sessions open at once go to the two replicas (fewest in flight), each for its whole life."""
+    first, second = pair
+    urls = f"{first.url},{second.url}"
+    with run_service("gateway", gateway_env(urls, urls), tmp_dir=work_dir) as server:
+        ws = server.url.replace("http://", "ws://") + "/v1/realtime?intent=transcription"
+        with connect(ws) as one, connect(ws) as two:
+            for socket_ in (one, two):
+                assert json.loads(socket_.recv(timeout=10))["type"] == "hello"
+            for index in range(5):
+                for name, socket_ in (("one", one), ("two", two)):
+                    socket_.send(f"{name}-{index}")
+                    assert json.loads(socket_.recv(timeout=10)) == {"type": "echo", "text": f"{name}-{index}"}
+    sessions = [[r for r in backend.requests() if r["path"] == "/v1/realtime"] for backend in pair]
+    assert [len(s) for s in sessions] == [1, 1]
