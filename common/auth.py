@@ -75,16 +75,16 @@ async def refuse(scope: Scope, receive: Receive, send: Send, error: APIError) ->
 
 
 class BearerAuthMiddleware:
-    """Requests whose path ``protects`` covers need a secret ``check`` accepts; others get ``error``."""
+    """Requests ``protects`` covers need a secret ``check`` accepts; others get ``error``."""
 
-    def __init__(self, app: ASGIApp, *, check: Check, protects: Callable[[str], bool], error: APIError) -> None:
+    def __init__(self, app: ASGIApp, *, check: Check, protects: Callable[[Scope], bool], error: APIError) -> None:
         self.app = app
         self._check = check
         self._protects = protects
         self._error = error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket") and self._protects(scope["path"]):
+        if scope["type"] in ("http", "websocket") and self._protects(scope):
             secret = presented_secret(scope)
             tag = self._check(scope, secret) if secret else None
             if tag is None:
@@ -104,7 +104,7 @@ def backend_token_middleware(app: ASGIApp, token: str) -> BearerAuthMiddleware:
     return BearerAuthMiddleware(
         app,
         check=lambda _, secret: ring.match(secret),
-        protects=lambda path: path not in OPEN_BACKEND_PATHS,
+        protects=lambda scope: scope["path"] not in OPEN_BACKEND_PATHS,
         error=APIError(
             401,
             "This service answers only the gateway: send 'Authorization: Bearer <BACKEND_TOKEN>'. "

@@ -17,10 +17,11 @@ from gateway.auth import install_access
 from gateway.backends import Backend, backend_client
 from gateway.body_limits import BodyLimitsMiddleware, Limit
 from gateway.catalog import Catalog
+from gateway.client_secrets import ClientSecrets
 from gateway.discovery import catalog_watcher
 from gateway.openapi import install_openapi
 from gateway.replicas import Replicas, parse_urls, resolving
-from gateway.routes import health, models, realtime, speech, transcriptions, voice_consents, voices
+from gateway.routes import client_secrets, health, models, realtime, speech, transcriptions, voice_consents, voices
 from gateway.routes.docs import install_docs
 from gateway.routes.playground import install_playground
 from gateway.settings import Settings
@@ -124,13 +125,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimitsMiddleware, limit_for=_body_limit(settings), stall_timeout=settings.request_body_timeout_seconds
     )
-    install_access(app, settings)
+    app.state.client_secrets = ClientSecrets(
+        settings.backend_token.get_secret_value() if settings.backend_token is not None else None
+    )
+    install_access(app, settings, app.state.client_secrets)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)  # outermost: a 401 or 500 carries the request id too
     # With API keys, the /v1 routes declare the bearer scheme (Swagger UI's "Authorize"); the check
     # itself is the middleware's.
     keyed = [Security(HTTPBearer(auto_error=False, description="One of the API keys."))] if settings.api_keys else []
-    for module in (models, transcriptions, speech, voices, voice_consents):
+    for module in (models, transcriptions, speech, voices, voice_consents, client_secrets):
         app.include_router(module.router, dependencies=keyed)
     app.include_router(realtime.router)
     app.include_router(health.router)

@@ -42,6 +42,17 @@ class ModelList(BaseModel):
     data: list[Model]
 
 
+class SpeechModel(BaseModel):
+    id: str = Field(description="What to send as `model` to /v1/audio/speech.")
+    name: str
+
+
+class SpeechModelList(BaseModel):
+    """GET /v1/audio/models (extension): the speech models, as Open WebUI's model picker reads them."""
+
+    models: list[SpeechModel]
+
+
 class Catalog:
     """The rendered /v1/models documents; re-rendered only when a backend reports a change."""
 
@@ -63,4 +74,10 @@ class Catalog:
         ]
         # Rendered once per change: /v1/models is on the hot path.
         self.list_json: bytes = ModelList(data=models).model_dump_json().encode()
+        speech = [
+            SpeechModel(id=m.id, name=f"{m.id} ({m.description})" if m.description else m.id)
+            for m in models
+            if BACKEND_OF[m.id] == "tts"
+        ]
+        self.speech_json: bytes = SpeechModelList(models=speech).model_dump_json().encode()
         self.model_json: dict[str, bytes] = {m.id: m.model_dump_json().encode() for m in models}

@@ -35,6 +35,12 @@ class Settings(BackendTokenSettings):
         description="A file of API keys, one a line (blank lines and lines starting with # are skipped), read "
         "at start; its keys are accepted as well as API_KEY's.",
     )
+    public_listings: bool = Field(
+        default=False,
+        description="With API keys set, still answer GET /v1/audio/voices and GET /v1/audio/models without a key: "
+        "Open WebUI asks for them without one to fill its voice and model pickers. The lists name the custom "
+        "voices, so anyone who reaches the gateway then sees those names.",
+    )
     cors_allow_origins: str = Field(
         default="",
         description="Origins (scheme://host[:port], separated by commas; * for any) whose web pages may call the "

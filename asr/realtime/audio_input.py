@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from asr.audio import SAMPLE_RATE
-from asr.realtime.config import G711_RATE, PCM_RATE, Format
+from common.realtime_config import G711_RATE, PCM_RATE, Format
 
 _G711_CODECS = {"audio/pcmu": "pcm_mulaw", "audio/pcma": "pcm_alaw"}
 

@@ -15,6 +15,7 @@ from asr.realtime.events import error_event
 from asr.realtime.session import GONE, RealtimeSession
 from common.errors import APIError
 from common.lifecycle import ModelRuntime
+from common.realtime_config import SESSION_HEADER, configured
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -49,8 +50,14 @@ async def realtime(websocket: WebSocket) -> None:
         await _refuse(websocket, APIError(429, message, code="session_limit_reached"), 1013)
         return
     legacy = websocket.headers.get("openai-beta", "").strip().lower() == BETA_HEADER
+    try:  # a client secret's configuration, handed over by the gateway (validated when it was minted)
+        config = configured(websocket.headers.get(SESSION_HEADER))
+    except (APIError, ValueError, KeyError) as exc:
+        error = exc if isinstance(exc, APIError) else APIError(400, "Unreadable session configuration.")
+        await _refuse(websocket, error, 1008)
+        return
     state.realtime_sessions += 1
-    session = RealtimeSession(websocket, settings, runtime, legacy=legacy)
+    session = RealtimeSession(websocket, settings, runtime, legacy=legacy, config=config)
     log.info("realtime session %s opened", session.id)
     try:
         async with runtime.kept_loaded():

@@ -34,12 +34,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDiscon
 from asr.audio import SAMPLE_RATE, SampleBuffer
 from asr.realtime import events
 from asr.realtime.audio_input import InputDecoder, to_float
-from asr.realtime.config import SessionConfig, apply_update, ga_session, legacy_session
 from asr.realtime.vad import SAMPLES_PER_MS, SpeechScores, SpeechStarted, TurnDetector
 from asr.settings import Settings
 from asr.transcribe import Pipeline, Transcript, whisper_model
 from common.errors import APIError, internal_error, invalid
 from common.lifecycle import ModelRuntime
+from common.realtime_config import SessionConfig, apply_update, ga_session, legacy_session
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +91,22 @@ def ms(sample: int) -> int:
 
 
 class RealtimeSession:
-    def __init__(self, websocket: WebSocket, settings: Settings, runtime: ModelRuntime, *, legacy: bool) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        settings: Settings,
+        runtime: ModelRuntime,
+        *,
+        legacy: bool,
+        config: SessionConfig | None = None,
+    ) -> None:
         self.websocket = websocket
         self.settings = settings
         self.runtime = runtime
         self.legacy = legacy  # a beta client: answer in the beta shapes
         self.id = events.new_id("sess")
         self.expires_at = int(time.time() + settings.realtime_max_session_seconds)
-        self.config = SessionConfig()
+        self.config = config or SessionConfig()
         self.buffer = SampleBuffer(int(settings.max_audio_seconds * SAMPLE_RATE))
         self._decoder = InputDecoder(self.config.format)
         self._scores: SpeechScores | None = None

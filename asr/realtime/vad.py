@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from asr.realtime.config import ServerVad
+from common.realtime_config import ServerVad
 
 FRAME = 512  # Silero scores 32 ms frames at 16 kHz ...
 CONTEXT = 64  # ... each together with the 64 samples before it

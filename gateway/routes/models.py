@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from common.errors import APIError
-from gateway.catalog import Model, ModelList
+from gateway.catalog import Model, ModelList, SpeechModelList
 from gateway.openapi import error_responses
 
 router = APIRouter(tags=["models"])
@@ -28,3 +28,15 @@ async def retrieve_model(model_id: str, request: Request) -> Response:
             code="model_not_found",
         )
     return Response(body, media_type="application/json")
+
+
+@router.get(
+    "/v1/audio/models",
+    summary="List speech models",
+    description="Extension: the models /v1/audio/speech takes, as `{\"models\": [{\"id\", \"name\"}]}` (what Open "
+    "WebUI's TTS model picker reads).",
+    response_model=SpeechModelList,
+    tags=["audio"],
+)
+async def list_speech_models(request: Request) -> Response:
+    return Response(request.app.state.catalog.speech_json, media_type="application/json")

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, WebSocket
 
-from common.auth import refuse
+from common.auth import presented_secret, refuse
 from common.errors import APIError
+from common.realtime_config import SESSION_HEADER
 from common.service import REQUEST_ID_HEADER, request_id_var
 from gateway.auth import origin_allowed
+from gateway.client_secrets import PREFIX as CLIENT_SECRET_PREFIX
 from gateway.websocket_relay import backend_socket, relay
 
 router = APIRouter(tags=["realtime"])
@@ -32,6 +34,15 @@ async def realtime(websocket: WebSocket) -> None:
         await refuse(websocket.scope, websocket.receive, websocket.send, error)
         return
     headers = [(REQUEST_ID_HEADER, request_id_var.get()), *state.asr.auth_headers]
+    secret = presented_secret(websocket.scope) or ""
+    if secret.startswith(CLIENT_SECRET_PREFIX):  # the session starts as the secret was minted for
+        claims = state.client_secrets.verify(secret)
+        if claims is None:
+            message = "The client secret is invalid or has expired: mint another (POST /v1/realtime/client_secrets)."
+            error = APIError(401, message, code="invalid_api_key")
+            await refuse(websocket.scope, websocket.receive, websocket.send, error)
+            return
+        headers.append((SESSION_HEADER, claims.header()))
     if BETA_SUBPROTOCOL in offered or websocket.headers.get("openai-beta", "").strip().lower() == BETA_HEADER:
         headers.append(("OpenAI-Beta", BETA_HEADER))  # the ASR service answers in the beta shapes
     query = websocket.scope.get("query_string", b"").decode("latin-1")

@@ -1,5 +1,7 @@
 """A realtime transcription session's configuration: what ``session.update`` (GA) and the beta
 ``transcription_session.update`` may set, and how the effective configuration is reported back.
+Shared: the ASR service runs sessions with it, and the gateway validates the configuration a client
+secret is bound to (``POST /v1/realtime/client_secrets``).
 
 Updates are partial (only the fields present change; ``turn_detection: null`` turns server VAD
 off, so the client commits turns itself) and atomic (an update with one bad field changes nothing
@@ -11,7 +13,9 @@ echoed in ``session.updated`` shows what is in effect.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -249,3 +253,33 @@ def legacy_session(config: SessionConfig, session_id: str, expires_at: int) -> d
         "input_audio_transcription": _transcription(config),
         "turn_detection": _vad(config),
     }
+
+
+# -- a configuration handed over by the gateway -----------------------------------------------------
+
+SESSION_HEADER = "x-realtime-session"  # the configuration a client secret was minted for
+
+
+def encode_object(data: dict[str, Any]) -> str:
+    """A JSON object as URL-safe base64 text (no padding): fit for a header or a token."""
+    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_object(text: str) -> dict[str, Any]:
+    data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    if not isinstance(data, dict):
+        raise ValueError("not an object")
+    return data
+
+
+def session_header(session: dict[str, Any], *, legacy: bool) -> str:
+    """The SESSION_HEADER value the gateway sends with the WebSocket upgrade."""
+    return encode_object({"session": session, "legacy": legacy})
+
+
+def configured(header: str | None) -> SessionConfig:
+    """The configuration a session starts with: the defaults, with what the gateway handed over."""
+    if not header:
+        return SessionConfig()
+    data = decode_object(header)
+    return apply_update(SessionConfig(), data["session"], legacy=bool(data["legacy"]))
