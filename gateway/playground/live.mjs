@@ -1,5 +1,7 @@
 // Live: the microphone streamed to /v1/realtime?intent=transcription (OpenAI Realtime transcription
-// session, server VAD). Deltas are drawn per item as they come; "completed" replaces them.
+// session, server VAD). Deltas are drawn per item as they come; "completed" replaces them. The page
+// never puts the API key on the WebSocket: it mints a short-lived client secret (ek_...) bound to the
+// session's configuration (POST /v1/realtime/client_secrets) and opens the socket with that.
 
 import { webSocketUrl } from "./api.mjs";
 import { base64 } from "./pcm.mjs";
@@ -33,10 +35,12 @@ export function sessionUpdate(language) {
   };
 }
 
-/** Browsers cannot set headers on a WebSocket: the key travels as a subprotocol, as OpenAI's browser clients send it. */
-export function subprotocols(key) {
-  return key ? ["realtime", `openai-insecure-api-key.${key}`] : [];
+/** Browsers cannot set headers on a WebSocket: the secret travels as a subprotocol, as OpenAI's browser clients send it. */
+export function subprotocols(secret) {
+  return secret ? ["realtime", `openai-insecure-api-key.${secret}`] : [];
 }
+
+const SECRET_SECONDS = 60; // it only has to open this one socket, right away
 
 /** The transcript region: one paragraph per item, partial until its "completed" arrives. */
 export class LiveTranscript {
@@ -100,8 +104,11 @@ class LiveSession {
     // In the click itself, so the browser lets it run; at the device's own rate (the worklet resamples).
     this.context = new AudioContext();
     await this.context.audioWorklet.addModule(new URL("pcm-worklet.mjs", import.meta.url));
-    this.socket = await this.connect();
-    this.socket.send(JSON.stringify(sessionUpdate()));
+    const secret = await this.api.json("v1/realtime/client_secrets", {
+      method: "POST",
+      json: { expires_after: { anchor: "created_at", seconds: SECRET_SECONDS }, session: sessionUpdate().session },
+    });
+    this.socket = await this.connect(secret.value); // the session starts configured
     this.node = new AudioWorkletNode(this.context, "pcm16-capture", {
       numberOfInputs: 1,
       numberOfOutputs: 0,
@@ -114,8 +121,8 @@ class LiveSession {
     this.context.createMediaStreamSource(this.stream).connect(this.node);
   }
 
-  connect() {
-    const socket = new WebSocket(webSocketUrl("v1/realtime?intent=transcription"), subprotocols(this.api.key));
+  connect(secret) {
+    const socket = new WebSocket(webSocketUrl("v1/realtime?intent=transcription"), subprotocols(secret));
     return new Promise((resolve, reject) => {
       socket.onopen = () => {
         socket.onclose = (event) => this.closed(event);
