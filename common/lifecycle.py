@@ -3,7 +3,7 @@
 One mechanism, used as::
 
     async with runtime.session(request.receive) as session:  # one at a time; bounded queue -> 429
-        model = await session.model("whisper", name, load, setting="WHISPERX_MODEL")
+        model = await session.model("whisper:turbo", load, setting="WHISPERX_MODEL")
         result = await session.run(transcribe, model, audio)  # in a thread, stops on disconnect
 
 Models are loaded on demand inside the session (so loading is single-flight) and unloaded when
@@ -41,6 +41,7 @@ T = TypeVar("T")
 ModelState = Literal["not_loaded", "loading", "ready", "failed"]
 
 RETRY_AFTER_CAP_SECONDS = 30
+OOM_RETRY_AFTER_SECONDS = 10  # the memory is freed at once; other work on the GPU may need a moment
 OOM_MESSAGE = (
     "The GPU is out of memory. The model was unloaded and GPU memory cleared; free GPU memory "
     "(stop other processes using it) or run ASR and TTS on separate GPUs, then retry."
@@ -163,7 +164,9 @@ class Session:
         except BaseException as exc:
             if is_out_of_memory(exc):
                 await self._runtime.unload_all()
-                raise APIError(503, OOM_MESSAGE, code="gpu_out_of_memory") from exc
+                raise APIError(
+                    503, OOM_MESSAGE, code="gpu_out_of_memory", headers={"Retry-After": str(OOM_RETRY_AFTER_SECONDS)}
+                ) from exc
             raise
 
     async def stop(self) -> None:

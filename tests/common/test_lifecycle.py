@@ -238,6 +238,8 @@ def test_out_of_memory_is_503_and_unloads() -> None:
                 await session.run(infer)
         assert caught.value.status == 503 and caught.value.code == "gpu_out_of_memory"
         assert "separate GPUs" in caught.value.message
+        assert int(caught.value.headers["Retry-After"]) > 0  # retryable, as docs/api.md says
+        assert "x-should-retry" not in caught.value.headers
         assert rt.loaded == []
         await rt.close()
 
