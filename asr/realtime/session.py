@@ -338,7 +338,7 @@ class RealtimeSession:
         queued = time.perf_counter()
         async with self.runtime.session() as session:
             started = time.perf_counter()
-            pipeline = Pipeline(self.settings, session, self.config.params())
+            pipeline = Pipeline(self.settings, session, self.config.params(), "transcribe")
             windows = pipeline.run_samples(samples)
             try:
                 async for _ in windows:
