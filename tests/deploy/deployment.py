@@ -31,9 +31,17 @@ class Service:
     extra: str  # pyproject extra its image installs
     port: int
 
+    target: str | None = None  # the build target in ``dockerfile``, for a Dockerfile of several images
+
     @property
     def dockerfile(self) -> Path:
-        return ROOT / self.name / "Dockerfile"
+        return BACKENDS_DOCKERFILE if self.target else ROOT / self.name / "Dockerfile"
+
+    def instructions(self) -> list[Instruction]:
+        """What building its image runs: the Dockerfile's instructions, or for a target those of
+        its stage and the stages it grows from (global ARGs first), in order."""
+        instructions = dockerfile_instructions(self.dockerfile)
+        return instructions if self.target is None else target_instructions(instructions, self.target)
 
     def settings_class(self) -> type[BaseSettings]:
         return importlib.import_module(f"{self.module}.settings").Settings
@@ -42,9 +50,10 @@ class Service:
         return [name.upper() for name in self.settings_class().model_fields]
 
 
+BACKENDS_DOCKERFILE = ROOT / "deploy" / "docker" / "backends.Dockerfile"
 GATEWAY = Service("gateway", "gateway", "gateway", 5000)
-ASR = Service("asr", "asr", "asr", 5001)
-TTS = Service("coqui-tts", "coqui_tts", "tts", 5002)
+ASR = Service("asr", "asr", "asr", 5001, target="asr")
+TTS = Service("coqui-tts", "coqui_tts", "tts", 5002, target="coqui-tts")
 SERVICES = (GATEWAY, ASR, TTS)
 BACKENDS = (ASR, TTS)
 
@@ -115,10 +124,31 @@ def dockerfile_instructions(path: Path) -> list[Instruction]:
     return instructions
 
 
-def dockerfile_env(path: Path) -> dict[str, str]:
-    """The ENV values a Dockerfile sets (``KEY=value`` form)."""
+def stages(instructions: list[Instruction]) -> dict[str, list[Instruction]]:
+    """Each named stage's instructions, from its FROM (the global ARGs before the first FROM: "")."""
+    named: dict[str, list[Instruction]] = {"": []}
+    current = ""
+    for instruction in instructions:
+        if instruction.keyword == "FROM":
+            current = instruction.args.split(" AS ")[-1] if " AS " in instruction.args else f"#{len(named)}"
+            named[current] = []
+        named[current].append(instruction)
+    return named
+
+
+def target_instructions(instructions: list[Instruction], target: str) -> list[Instruction]:
+    """The global ARGs, then the stages ``target`` grows from (FROM <stage>), then its own."""
+    named = stages(instructions)
+    chain = [target]
+    while (parent := named[chain[0]][0].args.split(" AS ")[0]) in named:
+        chain.insert(0, parent)
+    return [*named[""], *(instruction for stage in chain for instruction in named[stage])]
+
+
+def dockerfile_env(instructions: list[Instruction]) -> dict[str, str]:
+    """The ENV values instructions set (``KEY=value`` form)."""
     env: dict[str, str] = {}
-    for instruction in dockerfile_instructions(path):
+    for instruction in instructions:
         if instruction.keyword == "ENV":
             env.update(re.findall(r'(\w+)=("[^"]*"|\S+)', instruction.args))
     return {key: value.strip('"') for key, value in env.items()}

