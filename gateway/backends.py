@@ -125,17 +125,19 @@ class Backend:
             except httpx.PoolTimeout as exc:
                 replica.in_flight -= 1
                 raise self.busy() from exc
-            except httpx.TimeoutException as exc:
-                replica.in_flight -= 1
-                raise self.timed_out(exc, replica) from exc
-            except httpx.ConnectError as exc:
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # no connection: nothing was sent
                 replica.in_flight -= 1
                 self.replicas.rest(replica)
                 tried.append(replica)
                 if (replayable or not sent.begun) and (other := self.replicas.choose(exclude=tried)) is not None:
                     replica = other
                     continue
+                if isinstance(exc, httpx.ConnectTimeout):
+                    raise self.timed_out(exc, replica) from exc
                 raise self.unreachable(exc, replica) from exc
+            except httpx.TimeoutException as exc:
+                replica.in_flight -= 1
+                raise self.timed_out(exc, replica) from exc
             except STALE_CONNECTION_ERRORS as exc:
                 replica.in_flight -= 1
                 if replayable and not stale_retried:

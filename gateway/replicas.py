@@ -1,11 +1,15 @@
 """The replicas behind one backend setting, and which of them takes the next request.
 
 ``ASR_BASE_URL`` / ``TTS_BASE_URL`` hold one URL or several, separated by commas. A URL whose host
-is a name stands for every address the name resolves to (Compose/Swarm's ``tasks.<service>``, a
-Kubernetes headless Service), and names are resolved again every BACKEND_RESOLVE_SECONDS, so
-replicas that come and go are followed. Each request goes to the replica with the fewest requests
-in flight from this gateway, ties broken at random. A replica that refuses a connection is rested
-for BACKEND_REST_SECONDS: the others are chosen first, and it is tried again afterwards.
+is a name that resolves to several addresses stands for each of them (Compose/Swarm's
+``tasks.<service>``, a Kubernetes headless Service), and names are resolved again every
+BACKEND_RESOLVE_SECONDS, so replicas that come and go are followed. A name with one address, or
+none right now, stays a name: the connection resolves it, as it would without replicas (a backend
+that is gone is then a "cannot resolve" at once, not a wait on an address nobody answers).
+
+Each request goes to the replica with the fewest requests in flight from this gateway, ties broken
+at random. A replica that refuses a connection (or does not take one within CONNECT_TIMEOUT_SECONDS)
+is rested for BACKEND_REST_SECONDS: the others are chosen first, and it is tried again afterwards.
 """
 
 from __future__ import annotations
@@ -96,11 +100,13 @@ class Replicas:
                 continue
             try:
                 infos = await loop.getaddrinfo(source.host, source.port, type=socket.SOCK_STREAM)
-            except OSError as exc:  # keep what was known; a name that never resolved stays as it is
-                log.warning("%s backend: cannot resolve %s (%s)", self.label, source.host, exc.strerror or exc)
-                continue
-            addresses = dict.fromkeys(str(info[4][0]) for info in infos)
-            self._resolved[source.url] = [_address_url(source.scheme, address, source.port) for address in addresses]
+            except OSError:
+                infos = []
+            addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+            if len(addresses) > 1:
+                self._resolved[source.url] = [_address_url(source.scheme, a, source.port) for a in addresses]
+            else:
+                self._resolved[source.url] = [source.url]
         urls = list(dict.fromkeys(url for resolved in self._resolved.values() for url in resolved))
         if set(urls) != set(self._by_url):
             log.info("%s backend replicas: %s", self.label, ", ".join(urls))
@@ -119,7 +125,7 @@ class Replicas:
 
     def rest(self, replica: Replica) -> None:
         replica.rested_until = time.monotonic() + self._rest_seconds
-        log.warning("%s backend replica %s refused a connection; resting it for %g s", self.label, replica.url,
+        log.warning("%s backend replica %s did not take a connection; resting it for %g s", self.label, replica.url,
                     self._rest_seconds)  # fmt: skip
 
 

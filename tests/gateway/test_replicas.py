@@ -108,7 +108,7 @@ def test_a_refusing_replica_is_rested_and_used_again_once_back(work_dir: Path) -
         for _ in range(4):
             assert speak(server).status_code == 200  # the refused connection moved on to the live replica
         assert counts(alive) == [4]
-        assert "refused a connection; resting it" in server.log()
+        assert "did not take a connection; resting it" in server.log()
         back = stack.enter_context(fake_backend(work_dir, port=port))
         deadline = time.monotonic() + 10
         while counts(back) == [0] and time.monotonic() < deadline:  # rested for 1 s, then chosen again
@@ -164,10 +164,11 @@ def test_a_name_stands_for_every_address_it_resolves_to(work_dir: Path) -> None:
                 for backend in (first, second):
                     backend.release()
                 assert [answer.result().status_code for answer in answers] == [200, 200]
-            # The name now stands for one address only: after the next lookup, only that one is asked.
+            # The name now stands for one address only: after the next lookup, only that one is asked
+            # (through the name itself, as a single backend is).
             hosts.write_text("127.0.0.1 localhost\n127.0.0.1 replicas.test\n")
             deadline = time.monotonic() + 10
-            while not _last_replicas(log_path).endswith(f"replicas: http://127.0.0.1:{port}"):
+            while not _last_replicas(log_path).endswith(f"replicas: http://replicas.test:{port}"):
                 assert time.monotonic() < deadline, _last_replicas(log_path)
                 time.sleep(0.05)
             before = counts(second)
