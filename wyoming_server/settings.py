@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from common.service import ServiceSettings
+from common.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
@@ -60,6 +61,7 @@ class Settings(ServiceSettings):
     @field_validator("asr_languages", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [code.strip().lower() for code in value.split(",") if code.strip()]
+        if isinstance(value, str):  # "en,de", or a JSON list as pydantic-settings writes lists
+            codes = json.loads(value) if value.strip().startswith("[") else value.split(",")
+            return [str(code).strip().lower() for code in codes if str(code).strip()]
         return value
