@@ -75,6 +75,16 @@ def deltas_of(events: list[dict[str, Any]], item_id: str) -> str:
     return "".join(e["delta"] for e in events if e["type"] == kind and e["item_id"] == item_id)
 
 
+async def commit_and_check(client: RealtimeClient, said: str) -> None:
+    """Commit the buffer: one item, transcribed as ``said``, whose deltas say its transcript."""
+    await client.send({"type": "input_audio_buffer.commit"})
+    committed = await client.next("input_audio_buffer.committed")
+    completed = (await completed_turns(client, 1))[0]
+    assert completed["item_id"] == committed["item_id"]
+    assert wer(completed["transcript"], said) <= MAX_WER, completed["transcript"]
+    assert deltas_of(client.received, committed["item_id"]) == completed["transcript"]
+
+
 def test_sdk_client_two_turns_with_server_vad(rt: Server) -> None:
     """The official SDK's realtime client: configure, stream two sentences with a pause, get two
     items, each speech_started -> speech_stopped -> committed -> deltas -> completed."""
@@ -171,12 +181,7 @@ def test_manual_commit_clear_and_the_session_config(rt: Server) -> None:
             assert error["code"] == "input_audio_buffer_commit_empty" and error["event_id"] == "evt_commit_1"
 
             await client.stream(audio)
-            await client.send({"type": "input_audio_buffer.commit"})
-            committed = await client.next("input_audio_buffer.committed")
-            completed = (await completed_turns(client, 1))[0]
-            assert completed["item_id"] == committed["item_id"]
-            assert wer(completed["transcript"], SENTENCE) <= MAX_WER, completed["transcript"]
-            assert deltas_of(client.received, committed["item_id"]) == completed["transcript"]
+            await commit_and_check(client, SENTENCE)
             assert not [e for e in client.received if e["type"].startswith("input_audio_buffer.speech")]
 
     asyncio.run(scenario())
@@ -210,12 +215,7 @@ def test_a_commit_in_the_silence_after_speech_reuses_the_pass_made_in_that_silen
                 assert time.monotonic() < deadline, rt.log()[-3000:]
                 await asyncio.sleep(0.05)
             before = passes(rt, session_id)
-            await client.send({"type": "input_audio_buffer.commit"})
-            committed = await client.next("input_audio_buffer.committed")
-            completed = (await completed_turns(client, 1))[0]
-            assert completed["item_id"] == committed["item_id"]
-            assert wer(completed["transcript"], SENTENCE) <= MAX_WER, completed["transcript"]
-            assert deltas_of(client.received, committed["item_id"]) == completed["transcript"]
+            await commit_and_check(client, SENTENCE)
             assert passes(rt, session_id) == before  # no pass after the commit
             kinds = [e["type"] for e in client.received]
             assert "input_audio_buffer.speech_stopped" not in kinds, kinds  # the client ended the turn, not VAD
