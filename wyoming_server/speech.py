@@ -42,8 +42,11 @@ class Speaker:
         self._send = send
 
     async def speak(self, text: str, voice: SynthesizeVoice | None) -> None:
-        """audio-start, audio-chunks as they are synthesized, audio-stop (nothing for blank text)."""
+        """audio-start, audio-chunks as they are synthesized, audio-stop (no chunks for blank text,
+        which the API would refuse: a client waiting for audio-stop gets it)."""
         if not text.strip():
+            await self._send(AudioStart(rate=RATE, width=WIDTH, channels=CHANNELS).event())
+            await self._send(AudioStop().event())
             return
         body = await self._request(text, voice)
         async with self._gateway.speech(body) as audio:
@@ -99,6 +102,7 @@ class SpeechStream:
             batch = [await self._queue.get()]
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            await self._speaker.speak(" ".join(text for text in batch if text), self._voice)
+            if text := " ".join(sentence for sentence in batch if sentence):
+                await self._speaker.speak(text, self._voice)
             if None in batch:
                 return

@@ -47,6 +47,8 @@ def test_synthesize_with_a_built_in_voice(embedded_stack: LocalStack) -> None:
         assert kinds[0] == "audio-start" and kinds[-1] == "audio-stop" and "audio-chunk" in kinds, kinds
         said = heard(embedded_stack, audio_of(events))
         assert word_error_rate(SENTENCES[1], said) <= MAX_WER, (voice, said)
+    blank = asyncio.run(synthesize(port, "  "))  # nothing to say: still an answer that ends
+    assert [event.type for event in blank] == ["audio-start", "audio-stop"]
 
 
 def test_streaming_synthesis_speaks_before_the_text_is_complete(embedded_stack: LocalStack) -> None:
