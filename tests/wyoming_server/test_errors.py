@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.info import Describe
@@ -22,7 +23,7 @@ from wyoming.tts import SynthesizeVoice
 
 from tests.e2e.stack import LocalStack
 from tests.fixtures.realtime import utterance
-from tests.fixtures.speech import SENTENCE
+from tests.fixtures.speech import SENTENCE, speech_file
 from tests.servers import REPO, free_port, stop
 from tests.wyoming_server.client import connect, pcm_of, synthesize, transcribe
 
@@ -56,19 +57,26 @@ def test_an_unknown_voice(embedded_stack: LocalStack) -> None:
 
 
 def test_a_backend_that_is_down(embedded_stack: LocalStack) -> None:
+    """The error is the API's own: the same message and code the gateway answers over HTTP."""
     port = embedded_stack.ports["wyoming"]
     samples, rate = utterance(SENTENCE, before=0.3, after=0.5)
-    for service, what in (("coqui-tts", "TTS"), ("asr", "ASR")):
+    for service in ("coqui-tts", "asr"):
         stopped = embedded_stack.stop_service(service)
         try:
             started = time.monotonic()
             if service == "asr":
                 events = asyncio.run(transcribe(port, pcm_of(samples, rate, 16000)))
+                with speech_file(SENTENCE).open("rb") as audio:
+                    api = httpx.post(f"{embedded_stack.url}/v1/audio/transcriptions", data={"model": "whisper-1"},
+                                     files={"file": audio}, timeout=30)  # fmt: skip
             else:
                 events = asyncio.run(synthesize(port, SENTENCE))
+                body = {"model": "tts-1", "voice": "alloy", "input": SENTENCE}
+                api = httpx.post(f"{embedded_stack.url}/v1/audio/speech", json=body, timeout=30)
             error = error_of(events)
             assert time.monotonic() - started < QUICKLY
-            assert error.text.startswith(f"{what} backend request failed"), error  # the API's own message
+            assert api.status_code == 502
+            assert (error.text, error.code) == (api.json()["error"]["message"], api.json()["error"]["code"])
         finally:  # later tests share this stack
             embedded_stack.start_service(stopped)
     assert asyncio.run(synthesize(port, SENTENCE))[-1].type == "audio-stop"  # back without a restart
