@@ -8,6 +8,7 @@ pcm_of(samples, rate, to_rate, channels)            -> s16le bytes, channels int
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 import numpy as np
@@ -62,7 +63,9 @@ async def transcribe(
 ) -> list[Event]:
     """Send ``pcm`` as Home Assistant does (transcribe, audio-start, chunks, audio-stop), as fast as
     the socket takes it; the events that follow, up to transcript-stop (or an error)."""
-    async with connect(port) as client:
+    client = connect(port)
+    await client.connect()
+    try:
         await client.write_event(Transcribe(language=language).event())
         await client.write_event(AudioStart(rate=rate, width=2, channels=channels).event())
         step = rate * 2 * channels * chunk_ms // 1000
@@ -70,7 +73,13 @@ async def transcribe(
             chunk = AudioChunk(rate=rate, width=2, channels=channels, audio=pcm[offset : offset + step])
             await client.write_event(chunk.event())
         await client.write_event(AudioStop().event())
+    except ConnectionError:
+        pass  # the server answered with an error and closed: it is read below
+    try:
         return await read_until(client)
+    finally:
+        with contextlib.suppress(ConnectionError):
+            await client.disconnect()
 
 
 async def synthesize(port: int, text: str, voice: SynthesizeVoice | None = None) -> list[Event]:
