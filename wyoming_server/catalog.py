@@ -31,6 +31,7 @@ TTS_ENGINES = {
     "coqui": Attribution(name="Coqui TTS", url="https://github.com/idiap/coqui-ai-TTS"),
     "piper": Attribution(name="Piper", url="https://github.com/OHF-Voice/piper1-gpl"),
 }
+DESCRIBE_SECONDS = 0.5
 ENGLISH_ONLY = re.compile(r"\.en\b")  # Whisper's English-only models: tiny.en, base.en, small.en, medium.en
 
 
@@ -151,13 +152,15 @@ class Listings:
         return self._last or await self.fresh()
 
     async def for_describe(self) -> Catalog:
-        """A fresh catalog; the last good one (logged) when the gateway cannot answer."""
-        try:
+        """A fresh catalog; the last good one (logged) when the gateway cannot answer, or not within
+        DESCRIBE_SECONDS (Home Assistant gives describe one second)."""
+        if self._last is None:
             return await self.fresh()
-        except Failure as exc:
-            if self._last is None:
-                raise
-            log.warning("describe answered with the last voice listing: %s", exc.message)
+        try:
+            return await asyncio.wait_for(self.fresh(), DESCRIBE_SECONDS)
+        except (Failure, TimeoutError) as exc:
+            reason = exc.message if isinstance(exc, Failure) else f"no answer within {DESCRIBE_SECONDS:g} s"
+            log.warning("describe answered with the last voice listing: %s", reason)
             return self._last
 
     async def voice(self, name: str) -> Voice:
