@@ -1,7 +1,8 @@
 """Failures a Wyoming client sees as ``error`` events, quickly, with the connection then closed (so a
 client waiting for a transcript or for the end of the audio is never left waiting): an unknown voice,
 a backend that is down (the stack's own, stopped and started again), a gateway that cannot be
-reached or that never answers (a Wyoming server of their own pointed at it)."""
+reached or that never answers (a Wyoming server of their own pointed at it); and describe, which
+answers with the last listing it read when the gateway has gone."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ from wyoming.tts import SynthesizeVoice
 from tests.e2e.stack import LocalStack
 from tests.fixtures.realtime import utterance
 from tests.fixtures.speech import SENTENCE, speech_file
+from tests.gateway.flaky_proxy import flaky_proxy
 from tests.servers import REPO, free_port, stop
-from tests.wyoming_server.client import connect, pcm_of, synthesize, transcribe
+from tests.wyoming_server.client import connect, describe, pcm_of, synthesize, transcribe
 
 QUICKLY = 10.0  # seconds: an answer, not a hang (the stack answers a refused backend at once)
 
@@ -143,3 +145,20 @@ def test_a_gateway_that_never_answers(tmp_path: Path) -> None:
                 assert time.monotonic() - started < QUICKLY
                 assert error.code in ("gateway_timeout", "gateway_unreachable"), error
                 assert "within 1 s" in error.text, error
+
+
+def test_describe_answers_with_the_last_listing_while_the_gateway_is_away(
+    embedded_stack: LocalStack, tmp_path: Path
+) -> None:
+    """Home Assistant gives describe a second: once the Wyoming server has read the listings, it
+    answers with them when the gateway cannot (here: a proxy in front of the real gateway, closed)."""
+    with flaky_proxy(embedded_stack.url) as proxy, wyoming_server(proxy.url, tmp_path) as port:
+        first = asyncio.run(describe(port))
+        proxy.close_all()
+        proxy.stop()
+        started = time.monotonic()
+        again = asyncio.run(describe(port))
+        assert time.monotonic() - started < QUICKLY
+        assert again == first
+        speech = asyncio.run(synthesize(port, SENTENCE))  # nothing to fall back on
+        assert error_of(speech).code == "gateway_unreachable"
