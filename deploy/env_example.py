@@ -19,13 +19,19 @@ from pydantic_settings import BaseSettings
 from asr.settings import Settings as AsrSettings
 from coqui_tts.settings import Settings as TtsSettings
 from gateway.settings import Settings as GatewaySettings
+from wyoming_server.settings import Settings as WyomingSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_EXAMPLE = ROOT / ".env.example"
 CONFIGURATION_DOC = ROOT / "docs" / "configuration.md"
 TABLES_BEGIN, TABLES_END = "<!-- settings:begin -->\n", "<!-- settings:end -->"
 
-SERVICES: dict[str, type[BaseSettings]] = {"gateway": GatewaySettings, "asr": AsrSettings, "coqui-tts": TtsSettings}
+SERVICES: dict[str, type[BaseSettings]] = {
+    "gateway": GatewaySettings,
+    "asr": AsrSettings,
+    "coqui-tts": TtsSettings,
+    "wyoming": WyomingSettings,  # the Compose profile `wyoming`
+}
 BACKENDS = ("asr", "coqui-tts")
 
 HEADER = """\
@@ -75,9 +81,11 @@ COQUI_TOS_AGREED=1
 # Settings docker-compose.yml sets itself rather than taking from .env.
 COMPOSE_FIXED = {
     "HOST": "not taken from .env; the default, 0.0.0.0, is what a container needs",
-    "PORT": "not taken from .env; each image sets its own: gateway 5000 (published as 5148), asr 5001, coqui-tts 5002",
+    "PORT": "not taken from .env; each image sets its own: gateway 5000 (published as 5148), asr 5001, coqui-tts "
+    "5002, wyoming 10300 (published as 10300)",
     "ASR_BASE_URL": "set to http://asr:5001 by docker-compose.yml",
     "TTS_BASE_URL": "set to http://coqui-tts:5002 by docker-compose.yml",
+    "GATEWAY_URL": "set to http://gateway:5000 by docker-compose.yml",
 }
 ALREADY_WRITTEN = {"HF_TOKEN"}  # in HEADER, uncommented
 
@@ -106,6 +114,8 @@ def render_value(value: Any) -> str:
         return str(value).lower()
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, dict | list) and not value:
+        return ""  # empty: the default (an empty variable counts as unset)
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     if isinstance(value, Path):

@@ -5,10 +5,11 @@ Each check is a small function registered with ``@check(services...)``: it raise
 check and a summary last; a failing check is followed by the last logs of the services it names.
 To add one, write another function below; they run in the order written.
 
-Traffic from the host goes only to the published gateway, http://127.0.0.1:5148; what must not be
-published is read from Docker's own port list, and what must not be reachable is tried from
-containers on the stack's networks. Docker is driven through the Compose binary and client the
-script found (COMPOSE_BIN and DOCKER in the environment, COMPOSE_FILE naming the files).
+Traffic from the host goes only to the published gateway, http://127.0.0.1:5148, and to the
+Wyoming server of the profile `wyoming` on 10300; what must not be published is read from Docker's
+own port list, and what must not be reachable is tried from containers on the stack's networks.
+Docker is driven through the Compose binary and client the script found (COMPOSE_BIN and DOCKER in
+the environment, COMPOSE_FILE naming the files).
 """
 
 from __future__ import annotations
@@ -527,6 +528,43 @@ def cloning_with_xtts() -> str:
     return (
         "consent, a voice from a Piper sample, speech with it (wav, mp3), kept across a restart, gone with its consent"
     )
+
+
+# --- Home Assistant's protocol ---------------------------------------------------------------
+WYOMING_PORT = 10300
+
+
+@check("wyoming", "gateway", "asr", "coqui-tts")
+def wyoming_server_of_the_profile() -> str:
+    """The service of the profile `wyoming` (built and started here, removed afterwards), driven by
+    the wyoming library's client on its published port: describe, synthesize a sentence, and
+    transcribe that speech back."""
+    import asyncio
+
+    from wyoming.asr import Transcript
+    from wyoming.tts import SynthesizeVoice
+
+    from tests.wyoming_server.client import audio_of, describe, synthesize, transcribe
+
+    profile = ("--profile", "wyoming")
+    started = time.monotonic()
+    compose(*profile, "up", "--detach", "--wait", "--wait-timeout", str(HEALTHY_TIMEOUT_SECONDS), "wyoming",
+            timeout=HEALTHY_TIMEOUT_SECONDS + 600)  # fmt: skip
+    up = time.monotonic() - started
+    try:
+        info = asyncio.run(describe(WYOMING_PORT))
+        voices = [voice.name for voice in info.tts[0].voices]
+        expect("alloy" in voices and info.asr[0].models[0].languages == ["en"], f"info: {info}")
+        spoken = asyncio.run(synthesize(WYOMING_PORT, SENTENCE, SynthesizeVoice(name="alloy")))
+        expect(spoken[-1].type == "audio-stop", f"synthesize: {[event.type for event in spoken][-3:]}")
+        audio = bytes(24000) + audio_of(spoken) + bytes(48000)  # 24 kHz s16le: silence before and after
+        events = asyncio.run(transcribe(WYOMING_PORT, audio, rate=24000))
+        expect(events[-1].type == "transcript-stop", f"transcribe: {[event.type for event in events][-3:]}")
+        heard = Transcript.from_event(events[-2]).text
+        wer = expect_words(SENTENCE, heard)
+    finally:
+        compose(*profile, "rm", "--stop", "--force", "wyoming")
+    return f"up in {up:.0f} s; {len(voices)} voices; WER {wer:.2f} through synthesize and transcribe: {heard!r}"
 
 
 def main() -> int:

@@ -6,9 +6,11 @@ PyPI (tiny.en for ASR, a Piper voice for TTS), so the stack works offline on any
 ``LOCAL_MODELS=full`` switches to the full models (WhisperX turbo, XTTS v2, downloaded on first use).
 
 Launcher settings (environment): LOCAL_MODELS (embedded|full), GATEWAY_PORT (5000), ASR_PORT (5001),
-TTS_PORT (5002), STARTUP_TIMEOUT_SECONDS (120). The backends keep their models loaded for 300 s
-after a request (MODEL_TTL_SECONDS; 0 unloads after each one, as Docker Compose does), and answer
-only the gateway: each run makes a new BACKEND_TOKEN for the three (unless one is set). Anything
+TTS_PORT (5002), STARTUP_TIMEOUT_SECONDS (120), and WYOMING_PORT (unset), which also starts the
+Wyoming server for Home Assistant (``python -m wyoming_server``) on that port, as a client of the
+gateway. The backends keep their models loaded for 300 s after a request (MODEL_TTL_SECONDS; 0
+unloads after each one, as Docker Compose does), and answer only the gateway: each run makes a new
+BACKEND_TOKEN for the three (unless one is set). Anything
 else in the environment reaches the services unchanged.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -36,6 +39,7 @@ class Service:
     port: int
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
+    http: bool = True  # answers GET /healthz; the Wyoming server speaks TCP only
 
     @property
     def url(self) -> str:
@@ -70,7 +74,13 @@ def build_services(env: dict[str, str]) -> list[Service]:
     gateway = Service(
         "gateway", "gateway", ports["GATEWAY"], {"ASR_BASE_URL": asr.url, "TTS_BASE_URL": tts.url, **token}
     )
-    return [asr, tts, gateway]
+    services = [asr, tts, gateway]
+    if env.get("WYOMING_PORT"):
+        wyoming_env = {"GATEWAY_URL": gateway.url}
+        if mode == "embedded" and "WHISPERX_MODEL" not in env and "ASR_LANGUAGES" not in env:
+            wyoming_env["ASR_LANGUAGES"] = "en"  # tiny.en, whose path does not say it is English-only
+        services.append(Service("wyoming", "wyoming_server", int(env["WYOMING_PORT"]), wyoming_env, http=False))
+    return services
 
 
 def start(service: Service, base_env: dict[str, str]) -> None:
@@ -85,6 +95,9 @@ def start(service: Service, base_env: dict[str, str]) -> None:
 
 def healthy(service: Service) -> bool:
     try:
+        if not service.http:  # listening is all a TCP service can show
+            socket.create_connection((HOST, service.port), timeout=1).close()
+            return True
         with urllib.request.urlopen(f"{service.url}/healthz", timeout=1) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError):
@@ -147,11 +160,12 @@ def main() -> int:
         stop_all(services)
         return 1
 
-    gateway = services[-1]
+    gateway = next(service for service in services if service.name == "gateway")
     mode = env.get("LOCAL_MODELS", "embedded")
+    wyoming = "".join(f"  wyoming tcp://{HOST}:{s.port}" for s in services if s.name == "wyoming")
     print(
         f"[run_local] ready: API {gateway.url}/v1  docs {gateway.url}/docs  redoc {gateway.url}/redoc  "
-        f"playground {gateway.url}/playground",
+        f"playground {gateway.url}/playground{wyoming}",
         flush=True,
     )
     backend = services[0].env  # what the launcher chose; the user's own settings win
@@ -161,7 +175,8 @@ def main() -> int:
     tts = "Piper joe-us" if tts_engine == "piper" and "PIPER_VOICE" not in env else f"TTS_ENGINE={tts_engine}"
     switch = "; set LOCAL_MODELS=full for WhisperX turbo and XTTS v2" if mode == "embedded" else ""
     print(f"[run_local] models: {asr} (ASR), {tts} (TTS){switch}", flush=True)
-    print("[run_local] press Ctrl-C to stop all three services", flush=True)
+    count = {3: "three", 4: "four"}[len(services)]
+    print(f"[run_local] press Ctrl-C to stop all {count} services", flush=True)
 
     exit_code = 0
     reported: set[str] = set()
@@ -176,6 +191,9 @@ def main() -> int:
                 print(f"[run_local] gateway exited unexpectedly with code {code}; stopping the stack",
                       file=sys.stderr, flush=True)  # fmt: skip
                 stopping, exit_code = True, 1
+            elif service.name == "wyoming":
+                print(f"[run_local] wyoming exited with code {code}; the API goes on without it",
+                      file=sys.stderr, flush=True)  # fmt: skip
             else:
                 # The gateway outlives a backend: its routes answer 502 until the backend is back.
                 print(f"[run_local] {service.name} exited with code {code}; the gateway answers 502 for its "

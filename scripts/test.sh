@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # tests; nginx-light + wrk: the gateway benchmark's baseline and load tool.
 debian=(curl espeak-ng ffmpeg sox chromium firefox-esr nodejs nginx-light wrk)
 command -v npm >/dev/null || debian+=(npm)  # Debian ships npm apart from nodejs (NodeSource's nodejs includes it)
-scripts/install.sh gateway,asr,tts,embedded,dev "${debian[@]}"
+scripts/install.sh gateway,asr,tts,embedded,wyoming,dev "${debian[@]}"
 # Pinned by tests/node/package-lock.json: the official OpenAI Node SDK (tests/e2e/test_node_sdk.py) and puppeteer-core,
 # which drives the system Firefox (tests/e2e/test_playground_firefox.py; no browser download).
 npm ci --prefix tests/node --no-audit --no-fund --loglevel=error

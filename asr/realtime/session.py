@@ -10,8 +10,9 @@ Deltas come while the person is still speaking: after every ``REALTIME_DELTA_INT
 new speech the worker transcribes the growing turn again (a job like any other) and sends the
 words at the start of the turn that this pass and the one before agree on, which are not taken
 back later. When the speaker falls silent the worker transcribes the turn so far at once; if the
-silence lasts until the turn ends, only silence followed, so that pass is the turn's transcript
-and ``completed`` follows speech stopped without another pass. The final pass's words after those
+silence lasts until the turn ends (server VAD ends it, or the client commits during that
+silence), only silence followed, so that pass is the turn's transcript and ``completed`` follows
+without another pass. The final pass's words after those
 already sent go out as the last deltas; ``completed`` carries the whole transcript, which is
 exactly what the deltas said.
 """
@@ -64,7 +65,7 @@ class Turn:
     passed_until: int = 0  # where the audio of the last pass started for it ended
     passed_at: float = 0.0  # when (time.monotonic) that pass started, or the turn did
     samples: np.ndarray | None = None  # once committed: its audio
-    speech_end: int | None = None  # with server VAD: where the silence that ended it began
+    speech_end: int | None = None  # with server VAD: where the silence at its end began
     emitted: int = 0  # words sent as deltas
     text: str = ""  # what the deltas said: the transcript once the turn is complete
     previous: list[str] | None = None  # the last pass's words
@@ -215,7 +216,7 @@ class RealtimeSession:
         samples, scores = await asyncio.to_thread(self._decode, data)
         if not self.buffer.fits(len(samples)) and self._turn is not None and self._detector is not None:
             # Someone has been speaking for MAX_AUDIO_SECONDS: end the turn here, so the session goes on.
-            await self._end_turn(self.buffer.end, speech_end=None)
+            await self._end_turn(self.buffer.end, speech_end=None, stopped=False)
             self._detector.reset()
             cut = self._too_long("the turn was committed there")
             await self._send(events.error_event(cut, events.client_event_id(event)))
@@ -227,7 +228,7 @@ class RealtimeSession:
                 if isinstance(change, SpeechStarted):
                     await self._start_turn(change.at)
                 else:
-                    await self._end_turn(change.at, speech_end=change.speech_end)
+                    await self._end_turn(change.at, speech_end=change.speech_end, stopped=True)
             if self._turn is None:  # between turns only the prefix padding is kept
                 self.buffer.drop(self.buffer.end - self._padding())
         if self._pass_due() is not None:
@@ -260,15 +261,16 @@ class RealtimeSession:
             )
         )
 
-    async def _end_turn(self, until: int, *, speech_end: int | None) -> None:
-        """Commit the buffer up to ``until`` as a turn; with ``speech_end``, server VAD ended it."""
+    async def _end_turn(self, until: int, *, speech_end: int | None, stopped: bool) -> None:
+        """Commit the buffer up to ``until`` as a turn. ``speech_end``: where the silence at its end
+        began, as server VAD heard it; ``stopped``: server VAD ended the turn (speech_stopped)."""
         turn = self._turn or Turn(events.new_id("item"), start=self.buffer.start)
         self._turn = None
         turn.closed = True
         turn.samples = to_float(self.buffer.slice(turn.start, until))
         turn.speech_end = speech_end
         self.buffer.drop(until)
-        if speech_end is not None:
+        if stopped:
             await self._send(
                 events.server_event("input_audio_buffer.speech_stopped", audio_end_ms=ms(until), item_id=turn.item_id)
             )
@@ -291,9 +293,13 @@ class RealtimeSession:
                 f"audio, but buffer only has {held_ms:.2f}ms of audio.",
                 code="input_audio_buffer_commit_empty",
             )
+        # Committed while server VAD hears silence after speech (a client with a VAD of its own,
+        # e.g. Home Assistant): the pass made in that silence may be the transcript, as when VAD ends it.
+        speech_end = None
         if self._detector is not None:
+            speech_end = self._detector.silence_start if self._turn is not None else None
             self._detector.reset()
-        await self._end_turn(self.buffer.end, speech_end=None)
+        await self._end_turn(self.buffer.end, speech_end=speech_end, stopped=False)
 
     async def _clear(self, _: dict[str, Any]) -> None:
         if self._turn is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +38,8 @@ MANUAL = {"type": "session.update", "session": {"type": "transcription", "audio"
 def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("realtime-asr")
     env = asr_env(
-        tmp, MODEL_TTL_SECONDS="0", MAX_REALTIME_SESSIONS="2", MAX_AUDIO_SECONDS=str(MAX_AUDIO_SECONDS)
+        tmp, MODEL_TTL_SECONDS="0", MAX_REALTIME_SESSIONS="2", MAX_AUDIO_SECONDS=str(MAX_AUDIO_SECONDS),
+        LOG_LEVEL="debug",  # each transcription pass is logged: test_a_commit_in_the_silence_after_speech...
     )  # fmt: skip
     with run_service("asr", env, tmp_dir=tmp) as server:
         yield server
@@ -71,6 +73,16 @@ async def completed_turns(client: RealtimeClient, count: int) -> list[dict[str, 
 def deltas_of(events: list[dict[str, Any]], item_id: str) -> str:
     kind = "conversation.item.input_audio_transcription.delta"
     return "".join(e["delta"] for e in events if e["type"] == kind and e["item_id"] == item_id)
+
+
+async def commit_and_check(client: RealtimeClient, said: str) -> None:
+    """Commit the buffer: one item, transcribed as ``said``, whose deltas say its transcript."""
+    await client.send({"type": "input_audio_buffer.commit"})
+    committed = await client.next("input_audio_buffer.committed")
+    completed = (await completed_turns(client, 1))[0]
+    assert completed["item_id"] == committed["item_id"]
+    assert wer(completed["transcript"], said) <= MAX_WER, completed["transcript"]
+    assert deltas_of(client.received, committed["item_id"]) == completed["transcript"]
 
 
 def test_sdk_client_two_turns_with_server_vad(rt: Server) -> None:
@@ -169,13 +181,44 @@ def test_manual_commit_clear_and_the_session_config(rt: Server) -> None:
             assert error["code"] == "input_audio_buffer_commit_empty" and error["event_id"] == "evt_commit_1"
 
             await client.stream(audio)
-            await client.send({"type": "input_audio_buffer.commit"})
-            committed = await client.next("input_audio_buffer.committed")
-            completed = (await completed_turns(client, 1))[0]
-            assert completed["item_id"] == committed["item_id"]
-            assert wer(completed["transcript"], SENTENCE) <= MAX_WER, completed["transcript"]
-            assert deltas_of(client.received, committed["item_id"]) == completed["transcript"]
+            await commit_and_check(client, SENTENCE)
             assert not [e for e in client.received if e["type"].startswith("input_audio_buffer.speech")]
+
+    asyncio.run(scenario())
+
+
+def passes(server: Server, session_id: str) -> list[float]:
+    """Seconds of audio of each transcription pass the session's worker ran (its debug log lines)."""
+    pattern = rf"realtime session {session_id}: ([0-9.]+) s of audio transcribed"
+    return [float(seconds) for seconds in re.findall(pattern, server.log())]
+
+
+def test_a_commit_in_the_silence_after_speech_reuses_the_pass_made_in_that_silence(rt: Server) -> None:
+    """Server VAD on, the client commits itself (as a client with a VAD of its own does): the pass
+    the silence after the speech started is the transcript, and no pass runs after the commit."""
+    samples, rate = utterance(SENTENCE, before=0.3, after=0.8)
+    audio = pcm16(samples, rate)
+    speech_ends = (len(samples) / rate) - 0.8
+
+    async def scenario() -> None:
+        async with RealtimeClient(ws_url(rt)) as client:
+            session_id = (await client.next("session.created"))["session"]["id"]
+            vad = {"type": "server_vad", "silence_duration_ms": 2000}  # the 0.8 s of silence do not end the turn
+            session = {"type": "transcription", "audio": {"input": {"turn_detection": vad}}}
+            await client.send({"type": "session.update", "session": session})
+            await client.next("session.updated")
+            await client.stream(audio)
+            await client.next("input_audio_buffer.speech_started")
+            # the pass over the speech and the start of the silence (the worker logs it once done)
+            deadline = time.monotonic() + 120
+            while not any(seconds >= speech_ends for seconds in passes(rt, session_id)):
+                assert time.monotonic() < deadline, rt.log()[-3000:]
+                await asyncio.sleep(0.05)
+            before = passes(rt, session_id)
+            await commit_and_check(client, SENTENCE)
+            assert passes(rt, session_id) == before  # no pass after the commit
+            kinds = [e["type"] for e in client.received]
+            assert "input_audio_buffer.speech_stopped" not in kinds, kinds  # the client ended the turn, not VAD
 
     asyncio.run(scenario())
 

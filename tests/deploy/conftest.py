@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.deployment import TOKEN, compose_config
+from tests.deploy.deployment import PROFILED, TOKEN, compose_config
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +31,10 @@ def compose(minimal_env_file: Path, compose_home: Path) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def compose_cpu(minimal_env_file: Path, compose_home: Path) -> dict[str, Any]:
     return compose_config("docker-compose.yml", "docker-compose.cpu.yml", env_file=minimal_env_file, home=compose_home)
+
+
+@pytest.fixture(scope="session")
+def compose_all(minimal_env_file: Path, compose_home: Path) -> dict[str, Any]:
+    """docker-compose.yml with every profile active: the default stack and the profiled services."""
+    profiles = tuple(service.name for service in PROFILED)
+    return compose_config("docker-compose.yml", env_file=minimal_env_file, home=compose_home, profiles=profiles)

@@ -26,16 +26,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass(frozen=True)
 class Service:
-    name: str  # compose service name and folder
+    name: str  # compose service name (and folder, unless ``folder`` says otherwise)
     module: str  # python -m <module>
     extra: str  # pyproject extra its image installs
     port: int
-
     target: str | None = None  # the build target in ``dockerfile``, for a Dockerfile of several images
+    folder: str = ""  # its code and Dockerfile, when not in a folder of its name
+
+    @property
+    def source(self) -> str:
+        return self.folder or self.name
 
     @property
     def dockerfile(self) -> Path:
-        return BACKENDS_DOCKERFILE if self.target else ROOT / self.name / "Dockerfile"
+        return BACKENDS_DOCKERFILE if self.target else ROOT / self.source / "Dockerfile"
 
     def instructions(self) -> list[Instruction]:
         """What building its image runs: the Dockerfile's instructions, or for a target those of
@@ -54,8 +58,11 @@ BACKENDS_DOCKERFILE = ROOT / "deploy" / "docker" / "backends.Dockerfile"
 GATEWAY = Service("gateway", "gateway", "gateway", 5000)
 ASR = Service("asr", "asr", "asr", 5001, target="asr")
 TTS = Service("coqui-tts", "coqui_tts", "tts", 5002, target="coqui-tts")
-SERVICES = (GATEWAY, ASR, TTS)
+WYOMING = Service("wyoming", "wyoming_server", "wyoming", 10300, folder="wyoming_server")
+SERVICES = (GATEWAY, ASR, TTS)  # the default stack
 BACKENDS = (ASR, TTS)
+PROFILED = (WYOMING,)  # started with their Compose profile, named like them (`--profile wyoming`)
+IMAGES = (*SERVICES, *PROFILED)
 
 # The seed's cache locations inside the images.
 ASR_MODELS = "/app/models"
@@ -79,19 +86,24 @@ def compose_binary() -> Path:
     return Path(compose.__file__).parent / "docker-compose"
 
 
-def compose_run(*files: str, env_file: Path, home: Path) -> subprocess.CompletedProcess[str]:
-    """``docker compose config`` of the repository's files, as `docker compose up` would see them."""
+def compose_run(
+    *files: str, env_file: Path, home: Path, profiles: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """``docker compose config`` of the repository's files, as `docker compose up` would see them
+    (with ``profiles`` active: their services too)."""
     command = [str(compose_binary()), "--project-directory", str(ROOT), "--env-file", str(env_file)]
     for name in files:
         command += ["-f", str(ROOT / name)]
+    for profile in profiles:
+        command += ["--profile", profile]
     # Only what the command needs: no variable of the developer's shell may leak into the result.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home)}
     return subprocess.run([*command, "config", "--format", "json"], env=env, capture_output=True, text=True, timeout=60)
 
 
-def compose_config(*files: str, env_file: Path, home: Path) -> dict[str, Any]:
+def compose_config(*files: str, env_file: Path, home: Path, profiles: tuple[str, ...] = ()) -> dict[str, Any]:
     """The files parsed, validated against the Compose specification, merged and interpolated."""
-    result = compose_run(*files, env_file=env_file, home=home)
+    result = compose_run(*files, env_file=env_file, home=home, profiles=profiles)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

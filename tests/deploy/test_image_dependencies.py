@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
-from tests.deploy.deployment import BACKENDS, GATEWAY, ROOT, SERVICES, Service, installed_closure
+from tests.deploy.deployment import BACKENDS, GATEWAY, IMAGES, ROOT, WYOMING, Service, installed_closure
 
-PACKAGE_DIRS = {"common": "common", **{service.module: service.name for service in SERVICES}}
+PACKAGE_DIRS = {"common": "common", **{service.module: service.source for service in IMAGES}}
 
 # Imports a service makes only on a path its image does not take, with the reason.
 NOT_IN_IMAGE: dict[str, dict[str, str]] = {
@@ -70,7 +70,7 @@ def _module_file(module: str) -> Path | None:
 def third_party_imports(service: Service) -> dict[str, set[str]]:
     """Top-level third-party module -> files importing it, over the service's package and the
     first-party modules it reaches."""
-    pending = [path for path in (ROOT / service.name).rglob("*.py")]
+    pending = [path for path in (ROOT / service.source).rglob("*.py")]
     visited: set[Path] = set()
     found: dict[str, set[str]] = {}
     while pending:
@@ -92,7 +92,7 @@ def third_party_imports(service: Service) -> dict[str, set[str]]:
     return found
 
 
-@pytest.mark.parametrize("service", SERVICES, ids=lambda service: service.name)
+@pytest.mark.parametrize("service", IMAGES, ids=lambda service: service.name)
 def test_every_import_is_provided_by_the_image_extra(service: Service) -> None:
     closure = installed_closure({service.extra})
     providers = metadata.packages_distributions()
@@ -108,7 +108,8 @@ def test_every_import_is_provided_by_the_image_extra(service: Service) -> None:
     )
 
 
-def test_gateway_image_gets_no_torch() -> None:
+def test_gateway_and_wyoming_images_get_no_torch() -> None:
     assert "torch" not in installed_closure({GATEWAY.extra})
+    assert "torch" not in installed_closure({WYOMING.extra})
     for backend in BACKENDS:  # the same walk does find it where it belongs
         assert "torch" in installed_closure({backend.extra})

@@ -1,6 +1,7 @@
 """The whole local stack, started the way README command 1 starts it: ``scripts/run_local.py``.
 
-The launcher runs ``python -m asr``, ``python -m coqui_tts`` and ``python -m gateway`` on loopback;
+The launcher runs ``python -m asr``, ``python -m coqui_tts`` and ``python -m gateway`` on loopback,
+and with ``wyoming=True`` the Wyoming server (``python -m wyoming_server``, WYOMING_PORT);
 ``local_stack(env)`` gives it free ports and extra settings, waits for the launcher's ready line and
 the gateway's ``/readyz``, and at the end stops it the way a user does (SIGINT = Ctrl-C) and checks
 that the launcher and every service process it started are gone.
@@ -173,23 +174,28 @@ def shutdown(stack: LocalStack, timeout: float = 60.0) -> None:
 
 
 @contextmanager
-def local_stack(env: Mapping[str, str], *, log_path: Path, timeout: float = 240.0) -> Iterator[LocalStack]:
+def local_stack(
+    env: Mapping[str, str], *, log_path: Path, timeout: float = 240.0, wyoming: bool = False
+) -> Iterator[LocalStack]:
     """The whole stack on free loopback ports, with ``env`` (service settings) on top of ours."""
-    ports = {name: free_port() for name in SERVICES}
-    while len(set(ports.values())) < len(SERVICES):  # the OS may hand out a just-released port again
-        ports = {name: free_port() for name in SERVICES}
+    services = (*SERVICES, "wyoming") if wyoming else SERVICES
+    ports = {name: free_port() for name in services}
+    while len(set(ports.values())) < len(services):  # the OS may hand out a just-released port again
+        ports = {name: free_port() for name in services}
     launcher_env = {
         "GATEWAY_PORT": str(ports["gateway"]),
         "ASR_PORT": str(ports["asr"]),
         "TTS_PORT": str(ports["coqui-tts"]),
         "STARTUP_TIMEOUT_SECONDS": str(int(timeout)),
+        **({"WYOMING_PORT": str(ports["wyoming"])} if wyoming else {}),
         **env,
     }
     stack = LocalStack(run_launcher(launcher_env, log_path), ports, log_path)
     try:
         _wait_ready(stack, timeout + 10)
         launcher = psutil.Process(stack.launcher.pid)
-        assert len(launcher.children()) == 3, f"expected 3 service processes, got {launcher.children()}"
+        count = len(services)
+        assert len(launcher.children()) == count, f"expected {count} service processes, got {launcher.children()}"
         stack.children = launcher.children(recursive=True)  # with any worker processes of theirs
         yield stack
     finally:
