@@ -27,6 +27,11 @@ class Exposition:
         return {have[label] for sample, have, _ in self.samples if sample == name and label in have}
 
 
+def added(before: Exposition, after: Exposition, name: str, **labels: str) -> float:
+    """How much ``name`` (with ``labels``) grew from one scrape to the next."""
+    return after.value(name, **labels) - before.value(name, **labels)
+
+
 def scrape(url: str, headers: Mapping[str, str] | None = None) -> Exposition:
     response = httpx.get(f"{url}/metrics", headers=headers, timeout=10)
     assert response.status_code == 200, response.text
