@@ -97,7 +97,7 @@ def test_prometheus_with_the_token_reads_the_metrics(guarded: Server) -> None:
 def test_the_gateway_with_the_token_is_believed(guarded: Server) -> None:
     consent = httpx.post(f"{guarded.url}/v1/audio/voice_consents", json=CONSENT, headers=GUARD)
     assert consent.status_code == 200, consent.text
-    voices = httpx.get(f"{guarded.url}/v1/audio/voices", headers=GUARD)
+    voices = httpx.get(f"{guarded.url}/v1/audio/voices", headers=GUARD, timeout=60)  # the first reads XTTS' table
     assert voices.status_code == 200
     created = clone(guarded, consent.json()["id"], GUARD)
     assert created.status_code == 200, created.text
