@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from asr.realtime.routes import router as realtime_router
 from asr.routes import router
-from asr.settings import Settings
+from asr.settings import SERVICE, Settings
 from common.errors import install_error_handlers
 from common.lifecycle import ModelRuntime
 from common.service import install_backend_middleware
@@ -17,7 +17,7 @@ from common.service import install_backend_middleware
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    runtime = ModelRuntime.from_settings(settings)
+    runtime = ModelRuntime.from_settings(settings, SERVICE)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.realtime_sessions = 0  # open WebSocket sessions (MAX_REALTIME_SESSIONS)
-    install_backend_middleware(app, settings)
+    install_backend_middleware(app, settings, SERVICE)
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(realtime_router)

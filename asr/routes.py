@@ -70,7 +70,7 @@ async def _transcribe(request: Request, held: AsyncExitStack, task: Task) -> Res
     audio = await upload.require_file()
     if params.needs_diarization and settings.hf_token is None:
         raise diarization_token_error()  # before waiting for a slot or decoding anything
-    session = await held.enter_async_context(runtime.session(request.receive))
+    session = await held.enter_async_context(runtime.session(request.receive, task=task))
     pipeline = Pipeline(settings, session, params, task)
     windows = pipeline.run(audio)
     held.push_async_callback(windows.aclose)

@@ -8,6 +8,8 @@ from pydantic import Field, SecretStr, model_validator
 
 from common.lifecycle import BackendSettings
 
+SERVICE = "asr"  # the service's name in logs and metrics
+
 
 class Settings(BackendSettings):
     """Everything the ASR service can be told. Each field's env name is its upper-cased name."""

@@ -19,14 +19,16 @@ import numpy as np
 
 from asr import audio, chunking, models
 from asr.chunking import SpeakerLabels, Turn
-from asr.settings import Settings
+from asr.settings import SERVICE, Settings
 from asr.word_timestamps import whisper_words
 from common.api_types import TranscriptionForm
 from common.errors import APIError
 from common.lifecycle import CancelToken, Session
+from common.metrics import AUDIO_SECONDS
 
 log = logging.getLogger(__name__)
 Task = Literal["transcribe", "translate"]
+TRANSCRIBED = AUDIO_SECONDS.labels(SERVICE, "transcribed")
 
 
 @dataclass
@@ -164,17 +166,20 @@ class Pipeline:
         self._logged_word_method: str | None = None
 
     def run(self, source: Path | BinaryIO) -> AsyncGenerator[list[dict[str, Any]]]:
-        """Transcribe the file (a path, or a file open at its start), window by window."""
+        """Transcribe the file (a path, or a file open at its start), window by window; once it is
+        all done, its duration counts as transcribed."""
         settings = self.settings
         return self._run(
             audio.windows(
                 source, chunk_seconds=settings.chunk_seconds, overlap_seconds=settings.chunk_overlap_seconds,
                 threshold_seconds=settings.chunk_threshold_seconds, max_seconds=settings.max_audio_seconds,
-            )
+            ),
+            whole_file=True,
         )  # fmt: skip
 
     def run_samples(self, samples: np.ndarray) -> AsyncGenerator[list[dict[str, Any]]]:
-        """Transcribe 16 kHz samples in memory (a realtime turn) exactly as a file of them."""
+        """Transcribe 16 kHz samples in memory (a realtime turn) exactly as a file of them (a turn
+        may be passed over several times while it is spoken: the session counts what it finishes)."""
         settings = self.settings
         return self._run(
             audio.sample_windows(
@@ -183,7 +188,9 @@ class Pipeline:
             )
         )  # fmt: skip
 
-    async def _run(self, windows: Iterator[audio.Window]) -> AsyncGenerator[list[dict[str, Any]]]:
+    async def _run(
+        self, windows: Iterator[audio.Window], *, whole_file: bool = False
+    ) -> AsyncGenerator[list[dict[str, Any]]]:
         settings, session = self.settings, self.session
         language = self.params.language
         if self.params.needs_diarization:
@@ -201,6 +208,8 @@ class Pipeline:
                 cut = next_cut
         finally:
             windows.close()
+        if whole_file:
+            TRANSCRIBED.inc(self.transcript.duration)
 
     async def _window(
         self, window: audio.Window, cut: int, next_cut: int, language: str | None

@@ -2,7 +2,7 @@
 
 One mechanism, used as::
 
-    async with runtime.session(request.receive) as session:  # one at a time; bounded queue -> 429
+    async with runtime.session(request.receive, task="transcribe") as session:  # one at a time; queue -> 429
         model = await session.model("whisper:turbo", load, setting="WHISPERX_MODEL")
         result = await session.run(transcribe, model, audio)  # in a thread, stops on disconnect
 
@@ -10,6 +10,9 @@ Models are loaded on demand inside the session (so loading is single-flight) and
 the session ends (``ttl_seconds == 0``, the default) or once they have been idle for ``ttl``.
 While someone holds ``runtime.kept_loaded()`` (an open realtime transcription session, whose
 turns come seconds apart), nothing is unloaded; the ttl counts from when the last holder leaves.
+
+The runtime keeps the backend metrics of ``common.metrics`` that it knows first hand: the queue
+depth and the slot, model loads and unloads, and each session's compute time, by ``task``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,14 @@ from starlette.types import Receive
 
 from common.disconnect import cancel_on_disconnect
 from common.errors import APIError
+from common.metrics import (
+    INFERENCE_IN_FLIGHT,
+    INFERENCE_SECONDS,
+    MODEL_LOAD_SECONDS,
+    MODEL_LOADS,
+    MODEL_UNLOADS,
+    QUEUE_DEPTH,
+)
 from common.settings import BackendTokenSettings
 
 log = logging.getLogger(__name__)
@@ -141,17 +152,28 @@ class Session:
         self._runtime = runtime
         self.token = CancelToken()
         self._running: asyncio.Future[Any] | None = None
+        self.compute_seconds = 0.0  # spent in ``run``: the request's inference time
 
-    async def model(self, key: str, load: Callable[[], T], *, setting: str) -> T:
+    async def model(self, key: str, load: Callable[[], T], *, setting: str, kind: str | None = None) -> T:
         """The model under ``key``, loading it with ``load`` if it is not in memory.
 
         ``setting`` names the environment variable that points at a local copy, for the 503.
+        ``kind`` is what the metrics call the model (whisper, align, xtts…): by default the key up
+        to its first ``:`` (``whisper:tiny.en``).
         """
-        return await self._runtime._get(key, load, setting, self)
+        return await self._runtime._get(key, kind or key.partition(":")[0], load, setting, self)
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs)`` in a thread. If the caller is cancelled (client gone) the
         token is set and we wait for ``fn`` to stop before passing the cancellation on."""
+        started = time.perf_counter()
+        try:
+            return await self._call(fn, *args, **kwargs)
+        finally:
+            self.compute_seconds += time.perf_counter() - started
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``run``, but not counted as inference (model loads)."""
         loop = asyncio.get_running_loop()
         # copy_context: the worker's log lines keep the request id.
         call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
@@ -185,20 +207,26 @@ class ModelRuntime:
     """Admission (one inference at a time, bounded queue) and model lifetime for one service."""
 
     @classmethod
-    def from_settings(cls, settings: BackendSettings) -> ModelRuntime:
+    def from_settings(cls, settings: BackendSettings, service: str) -> ModelRuntime:
         return cls(
             ttl_seconds=settings.model_ttl_seconds,
             max_queue=settings.max_queue,
             max_wait_seconds=settings.max_queue_wait_seconds,
+            service=service,
         )
 
-    def __init__(self, *, ttl_seconds: float, max_queue: int, max_wait_seconds: float) -> None:
+    def __init__(self, *, ttl_seconds: float, max_queue: int, max_wait_seconds: float, service: str) -> None:
+        """``service`` labels the metrics."""
+        self.service = service
+        self._queue_depth = QUEUE_DEPTH.labels(service)
+        self._in_slot = INFERENCE_IN_FLIGHT.labels(service)
         self.ttl_seconds = ttl_seconds
         self.max_queue = max_queue
         self.max_wait_seconds = max_wait_seconds
         self._lock = asyncio.Lock()
         self._waiting = 0
         self._models: dict[str, Any] = {}
+        self._kinds: dict[str, str] = {}  # loaded model key -> its kind, for the metrics
         self._state: ModelState = "not_loaded"
         self._last_used = 0.0
         self._expiry: asyncio.Task[None] | None = None
@@ -224,23 +252,27 @@ class ModelRuntime:
 
     # -- admission --------------------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def session(self, receive: Receive | None = None) -> AsyncIterator[Session]:
+    async def session(self, receive: Receive | None = None, *, task: str) -> AsyncIterator[Session]:
         """Wait for the inference slot. With the request's ASGI ``receive`` (call it only once the
         request body has been read), a client that disconnects while waiting leaves the queue at
-        once (``ClientGone``)."""
+        once (``ClientGone``). ``task`` labels its inference time (transcribe, speak…)."""
         await self._admit(receive)
+        self._in_slot.set(1)
         session = Session(self)
         try:
             yield session
         finally:
             with anyio.CancelScope(shield=True):
                 await session.stop()
+                if session.compute_seconds:
+                    INFERENCE_SECONDS.labels(self.service, task).observe(session.compute_seconds)
                 self._last_used = time.monotonic()
                 # While held (kept_loaded), the last holder to leave arms the expiry instead.
                 if not self._holders and self.ttl_seconds <= 0:
                     await self.unload_all()
                 elif not self._holders:
                     self._arm_expiry()
+            self._in_slot.set(0)
             self._lock.release()
 
     @contextlib.asynccontextmanager
@@ -260,6 +292,7 @@ class ModelRuntime:
         if self._waiting >= self.max_queue + (0 if self._lock.locked() else 1):
             raise self._busy_error("the wait queue is full")
         self._waiting += 1
+        self._queue_depth.set(self._waiting)
         try:
             async with contextlib.AsyncExitStack() as stack:
                 if receive is not None:
@@ -272,6 +305,7 @@ class ModelRuntime:
             raise self._busy_error(f"no slot became free within {self.max_wait_seconds:g} s") from None
         finally:
             self._waiting -= 1
+            self._queue_depth.set(self._waiting)
 
     def _busy_error(self, why: str) -> APIError:
         # A hint, not a promise: a few seconds lets a client back off without giving up for the
@@ -285,14 +319,14 @@ class ModelRuntime:
         )
 
     # -- loading ------------------------------------------------------------------------------
-    async def _get(self, key: str, load: Callable[[], T], setting: str, session: Session) -> T:
+    async def _get(self, key: str, kind: str, load: Callable[[], T], setting: str, session: Session) -> T:
         if key in self._models:
             return self._models[key]
         self._state = "loading"
         log.info("loading model %s", key)
         started = time.perf_counter()
         try:
-            model = await session.run(load)
+            model = await session._call(load)
         except asyncio.CancelledError:
             self._state = "ready" if self._models else "not_loaded"
             raise
@@ -315,10 +349,14 @@ class ModelRuntime:
                 code="model_unavailable",
                 permanent=True,  # retrying cannot make it appear; OOM and a full queue stay retryable
             ) from exc
+        seconds = time.perf_counter() - started
         self._models[key] = model
+        self._kinds[key] = kind
         self._failed.discard(key)
         self._state = "ready"
-        log.info("loaded model %s in %.2f s", key, time.perf_counter() - started)
+        MODEL_LOADS.labels(self.service, kind).inc()
+        MODEL_LOAD_SECONDS.labels(self.service, kind).observe(seconds)
+        log.info("loaded model %s in %.2f s", key, seconds)
         return model
 
     def _after_failure(self) -> ModelState:
@@ -331,6 +369,8 @@ class ModelRuntime:
         if not self._models:
             return
         log.info("unloading %s", ", ".join(self._models))
+        for key in self._models:
+            MODEL_UNLOADS.labels(self.service, self._kinds.pop(key)).inc()
         self._models.clear()
         await asyncio.to_thread(free_device_memory)
         self._state = "not_loaded"  # once the memory is back, so /healthz never reports it early

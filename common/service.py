@@ -14,8 +14,9 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common.access_log import AccessLogMiddleware
 from common.auth import backend_token_middleware
+from common.metrics import install_metrics
+from common.telemetry import TelemetryMiddleware
 
 if TYPE_CHECKING:  # only the backends are served from here; the gateway imports none of their settings
     from common.lifecycle import BackendSettings
@@ -106,12 +107,14 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def install_backend_middleware(app: FastAPI, settings: BackendSettings) -> None:
-    """What stands in front of a backend's routes, from the inside out: the backend token (when one
-    is set), the access log, and request ids (outermost, so every line and refusal carries one)."""
+def install_backend_middleware(app: FastAPI, settings: BackendSettings, service: str) -> None:
+    """``GET /metrics``, and what stands in front of a backend's routes, from the inside out: the
+    backend token (when one is set; /metrics is behind it too), the access line and request metrics,
+    and request ids (outermost, so every line and refusal carries one)."""
+    install_metrics(app)
     if settings.backend_token is not None:
         app.add_middleware(backend_token_middleware, token=settings.backend_token.get_secret_value())
-    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(TelemetryMiddleware, service=service)
     app.add_middleware(RequestIdMiddleware)
 
 
@@ -128,7 +131,7 @@ def serve(app: FastAPI, settings: BackendSettings, service: str) -> None:
         port=settings.port,
         log_level=settings.log_level,
         log_config=None,  # keep our handler (with request ids) instead of uvicorn's
-        access_log=False,  # AccessLogMiddleware writes the access lines
+        access_log=False,  # TelemetryMiddleware writes the access lines
         timeout_keep_alive=settings.keep_alive_seconds,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )

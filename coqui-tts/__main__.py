@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from common.service import serve
 from coqui_tts.app import create_app
-from coqui_tts.settings import Settings
+from coqui_tts.settings import SERVICE, Settings
 
 
 def _settings() -> Settings:
@@ -25,7 +25,7 @@ def _settings() -> Settings:
 
 def main() -> None:
     settings = _settings()
-    serve(create_app(settings), settings, "coqui-tts")
+    serve(create_app(settings), settings, SERVICE)
 
 
 if __name__ == "__main__":

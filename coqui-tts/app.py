@@ -22,7 +22,7 @@ from common.service import install_backend_middleware
 from common.sse import sse
 from coqui_tts import custom_voices
 from coqui_tts.engines import EngineSpec, engine_spec
-from coqui_tts.settings import Settings
+from coqui_tts.settings import SERVICE, Settings
 from coqui_tts.store import VoiceStore
 from coqui_tts.synthesize import plan, render
 from coqui_tts.voices import map_voices
@@ -64,9 +64,9 @@ async def speech(body: SpeechRequest, request: Request, held: Held) -> Response:
     spec: EngineSpec = state.engine_spec
     settings: Settings = state.settings
     custom = await asyncio.to_thread(custom_voices.custom_voice, request, body)  # an unknown one never waits
-    session = await held.enter_async_context(state.runtime.session(request.receive))
+    session = await held.enter_async_context(state.runtime.session(request.receive, task="speak"))
     async with cancel_on_disconnect(request.receive):
-        engine = await session.model(spec.key, spec.load, setting=spec.setting)
+        engine = await session.model(spec.key, spec.load, setting=spec.setting, kind=spec.kind)
         speech_plan = await session.run(plan, engine, body, settings.voice_map, settings.default_language, custom)
     pieces = render(engine, speech_plan, session.token)
     held.callback(pieces.close)
@@ -138,7 +138,7 @@ async def healthz(request: Request) -> dict[str, str]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    runtime = ModelRuntime.from_settings(settings)
+    runtime = ModelRuntime.from_settings(settings, SERVICE)
     spec = engine_spec(settings)
 
     @contextlib.asynccontextmanager
@@ -154,7 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.engine_spec = spec
     app.state.store = VoiceStore(settings.resolved_voices_dir)
-    install_backend_middleware(app, settings)
+    install_backend_middleware(app, settings, SERVICE)
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(custom_voices.router)

@@ -183,9 +183,9 @@ async def create_voice(
     if not consent.verified and state.settings.voice_consent_check:
         raise unchecked_consent(consent.id)
     samples = await asyncio.to_thread(checked_sample, data)  # before the slot: bad audio never waits for it
-    session = await held.enter_async_context(state.runtime.session(request.receive))
+    session = await held.enter_async_context(state.runtime.session(request.receive, task="clone"))
     async with cancel_on_disconnect(request.receive):
-        engine = await session.model(spec.key, spec.load, setting=spec.setting)
+        engine = await session.model(spec.key, spec.load, setting=spec.setting, kind=spec.kind)
         conditioning = await session.run(engine.clone, samples, SAMPLE_RATE)
     try:
         voice = await asyncio.to_thread(store.add_voice, form.name, form.consent, conditioning, spec.key)

@@ -10,6 +10,8 @@ from pydantic import Field
 
 from common.lifecycle import BackendSettings
 
+SERVICE = "coqui-tts"  # the service's name in logs and metrics
+
 XTTS_V2 = "tts_models/multilingual/multi-dataset/xtts_v2"
 # The reference the original stack downloads for XTTS models without built-in speakers.
 DEFAULT_SPEAKER_URL = "https://huggingface.co/datasets/Narsil/asr_dummy/resolve/main/1.flac"

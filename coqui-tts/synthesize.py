@@ -14,13 +14,16 @@ from dataclasses import dataclass
 
 from common.api_types import SpeechRequest
 from common.lifecycle import CancelToken
+from common.metrics import AUDIO_SECONDS
 from coqui_tts.encode import AudioEncoder
 from coqui_tts.engines.base import CustomVoice, Engine, Speaker
 from coqui_tts.language import choose_language
 from coqui_tts.sentences import split_sentences
+from coqui_tts.settings import SERVICE
 from coqui_tts.voices import map_voices
 
 log = logging.getLogger(__name__)
+SYNTHESIZED = AUDIO_SECONDS.labels(SERVICE, "synthesized")
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ def render(engine: Engine, plan: Plan, token: CancelToken) -> Iterator[bytes]:
             )
             for pcm in pcm_chunks:
                 token.check()
+                SYNTHESIZED.inc(len(pcm) / engine.sample_rate)
                 data = encoder.feed(pcm)
                 if data:
                     yield data

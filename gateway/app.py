@@ -9,10 +9,11 @@ import httpx
 from fastapi import FastAPI, Security
 from fastapi.security import HTTPBearer
 
-from common.access_log import AccessLogMiddleware
 from common.api_types import VOICE_FILE_MAX_BYTES
 from common.errors import install_error_handlers
+from common.metrics import install_metrics
 from common.service import RequestIdMiddleware, configure_logging
+from common.telemetry import TelemetryMiddleware
 from gateway.auth import install_access
 from gateway.backends import Backend, backend_client
 from gateway.body_limits import BodyLimitsMiddleware, Limit
@@ -32,6 +33,7 @@ envelope `{"error": {"message", "type", "param", "code"}}`.
 Hear every voice and transcribe a file or the microphone in a browser: [the playground](playground)."""
 
 
+SERVICE = "gateway"  # the service's name in logs and metrics
 # How public messages name each backend (never by its address).
 SERVICE_NAMES = {"asr": "speech-to-text service", "tts": "text-to-speech service"}
 UPLOAD_PATHS = frozenset({"/v1/audio/transcriptions", "/v1/audio/translations"})
@@ -129,7 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.backend_token.get_secret_value() if settings.backend_token is not None else None
     )
     install_access(app, settings, app.state.client_secrets)
-    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(TelemetryMiddleware, service=SERVICE)
     app.add_middleware(RequestIdMiddleware)  # outermost: a 401 or 500 carries the request id too
     # With API keys, the /v1 routes declare the bearer scheme (Swagger UI's "Authorize"); the check
     # itself is the middleware's.
@@ -138,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, dependencies=keyed)
     app.include_router(realtime.router)
     app.include_router(health.router)
+    install_metrics(app)  # behind the API keys (gateway.auth)
     install_docs(app)
     install_playground(app)
     install_openapi(app)
@@ -147,5 +150,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def create_worker_app() -> FastAPI:
     """The app factory each Granian worker process calls."""
     settings = Settings()
-    configure_logging("gateway", settings.log_level)
+    configure_logging(SERVICE, settings.log_level)
     return create_app(settings)

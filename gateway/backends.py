@@ -12,6 +12,12 @@ Connection reuse never fails a request: the clients drop idle connections
 (``BACKEND_KEEPALIVE_SECONDS``) well before the backends close them (their
 ``KEEP_ALIVE_SECONDS``), and a request whose body can be sent again (JSON, a spooled upload, a
 GET) is retried once when its connection fails before any response byte arrives.
+
+Every attempt on a replica is counted by how it ended (``speech_backend_requests_total``):
+``ok`` (an answer below 500, 429 aside), ``http_error`` (5xx), ``busy`` (429, passed to the
+client), ``retried`` (429 or a stale connection, sent again), ``refused`` (no connection: the
+replica is rested), ``timeout``, ``pool_full`` (BACKEND_MAX_CONNECTIONS in use), ``error`` (the
+connection broke before an answer).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from starlette.responses import Response, StreamingResponse
 
 from common.disconnect import cancel_on_disconnect
 from common.errors import APIError
+from common.metrics import BACKEND_REQUESTS
 from common.service import REQUEST_ID_HEADER, request_id_var
 from gateway.replicas import Released, Replica, Replicas
 
@@ -102,6 +109,10 @@ class Backend:
         # For requests made without the client (the realtime WebSocket): BACKEND_TOKEN, if any.
         self.auth_headers = [(name, value) for name, value in client.headers.items() if name == "authorization"]
 
+    def count(self, replica: Replica, outcome: str) -> None:
+        """One attempt on ``replica``, by how it ended (the outcomes above)."""
+        BACKEND_REQUESTS.labels(self.replicas.metric_label, replica.url, outcome).inc()
+
     async def open(
         self, method: str, path: str, *, headers: Headers = (), body: Body = None, replayable: bool = True
     ) -> httpx.Response:
@@ -124,9 +135,11 @@ class Backend:
                 response = await self.client.send(request, stream=True)
             except httpx.PoolTimeout as exc:
                 replica.in_flight -= 1
+                self.count(replica, "pool_full")
                 raise self.busy() from exc
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # no connection: nothing was sent
                 replica.in_flight -= 1
+                self.count(replica, "timeout" if isinstance(exc, httpx.ConnectTimeout) else "refused")
                 self.replicas.rest(replica)
                 tried.append(replica)
                 if (replayable or not sent.begun) and (other := self.replicas.choose(exclude=tried)) is not None:
@@ -137,16 +150,20 @@ class Backend:
                 raise self.unreachable(exc, replica) from exc
             except httpx.TimeoutException as exc:
                 replica.in_flight -= 1
+                self.count(replica, "timeout")
                 raise self.timed_out(exc, replica) from exc
             except STALE_CONNECTION_ERRORS as exc:
                 replica.in_flight -= 1
                 if replayable and not stale_retried:
                     stale_retried = True
+                    self.count(replica, "retried")
                     log.info("%s backend connection failed before answering (%r); retrying once", self.label, exc)
                     continue
+                self.count(replica, "error")
                 raise self.unreachable(exc, replica) from exc
             except httpx.TransportError as exc:
                 replica.in_flight -= 1
+                self.count(replica, "error")
                 raise self.unreachable(exc, replica) from exc
             except BaseException:
                 replica.in_flight -= 1
@@ -156,10 +173,12 @@ class Backend:
                 other = self.replicas.choose(exclude=[*tried, replica])
                 if other is not None:
                     log.info("%s backend replica %s is full (429); trying %s", self.label, replica.url, other.url)
+                    self.count(replica, "retried")
                     await response.aclose()
                     tried.append(replica)
                     replica = other
                     continue
+            self.count(replica, answered(response.status_code))
             return response
         raise AssertionError("a backend always has a replica")
 
@@ -304,6 +323,13 @@ class Backend:
             code="backend_busy",
             headers={"Retry-After": "1"},
         )
+
+
+def answered(status: int) -> str:
+    """The outcome of an attempt that got an answer with ``status``."""
+    if status == 429:
+        return "busy"
+    return "http_error" if status >= 500 else "ok"
 
 
 def _release(replica: Replica) -> None:

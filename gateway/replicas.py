@@ -10,6 +10,10 @@ that is gone is then a "cannot resolve" at once, not a wait on an address nobody
 Each request goes to the replica with the fewest requests in flight from this gateway, ties broken
 at random. A replica that refuses a connection (or does not take one within CONNECT_TIMEOUT_SECONDS)
 is rested for BACKEND_REST_SECONDS: the others are chosen first, and it is tried again afterwards.
+
+The replica metrics (``speech_backend_replicas``, ``speech_backend_replica_up``) are kept here:
+set when a name is looked up and when a replica is rested, so rests that end are seen within
+BACKEND_RESOLVE_SECONDS.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
+
+from common.metrics import BACKEND_REPLICA_UP, BACKEND_REPLICAS
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +87,9 @@ def _address_url(scheme: str, address: str, port: int) -> str:
 
 class Replicas:
     def __init__(self, label: str, urls: Sequence[str], *, rest_seconds: float) -> None:
+        """``label`` names the backend in logs (ASR); lower-cased, in the metrics (asr)."""
         self.label = label
+        self.metric_label = label.lower()
         self._sources = [_source(url) for url in urls]
         self._rest_seconds = rest_seconds
         # Until a name is resolved (and if it never can be), its URL itself stands for it.
@@ -110,7 +118,18 @@ class Replicas:
         urls = list(dict.fromkeys(url for resolved in self._resolved.values() for url in resolved))
         if set(urls) != set(self._by_url):
             log.info("%s backend replicas: %s", self.label, ", ".join(urls))
+        # A replica that went stays in the exposition as down (prometheus-client cannot remove a
+        # series in multiprocess mode); its counters stay too, as counters should.
+        for gone in set(self._by_url) - set(urls):
+            BACKEND_REPLICA_UP.labels(self.metric_label, gone).set(0)
         self._by_url = {url: self._by_url.get(url) or Replica(url) for url in urls}
+        self._observe()
+
+    def _observe(self) -> None:
+        now = time.monotonic()
+        BACKEND_REPLICAS.labels(self.metric_label).set(len(self._by_url))
+        for url, replica in self._by_url.items():
+            BACKEND_REPLICA_UP.labels(self.metric_label, url).set(0 if replica.resting(now) else 1)
 
     def choose(self, exclude: Sequence[Replica] = ()) -> Replica | None:
         """The replica for the next request: the fewest in flight among those not resting (or, if
@@ -125,6 +144,7 @@ class Replicas:
 
     def rest(self, replica: Replica) -> None:
         replica.rested_until = time.monotonic() + self._rest_seconds
+        self._observe()
         log.warning("%s backend replica %s did not take a connection; resting it for %g s", self.label, replica.url,
                     self._rest_seconds)  # fmt: skip
 

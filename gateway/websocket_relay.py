@@ -47,12 +47,14 @@ async def backend_socket(
         try:
             upstream = await _connect(url, headers, timeout)
         except TimeoutError as exc:
+            backend.count(replica, "timeout")
             log.warning("%s backend did not accept the WebSocket within %g s [%s]", backend.label, timeout, url)
             raise APIError(
                 504, f"The {backend.service} did not accept the WebSocket within {timeout:g} s.", code="backend_timeout"
             ) from exc
         except InvalidStatus as exc:
             status = exc.response.status_code
+            backend.count(replica, "busy" if status == 429 else "http_error")
             log.warning("%s backend refused the WebSocket with HTTP %d [%s]", backend.label, status, url)
             message = f"The {backend.service} refused the WebSocket (HTTP {status})."
             raise APIError(502, message, code="backend_error") from exc
@@ -60,12 +62,15 @@ async def backend_socket(
             reason = getattr(exc, "strerror", None) or type(exc).__name__
             log.warning("%s backend WebSocket failed: %s [%s]", backend.label, str(exc) or reason, url)
             tried.append(replica)
-            if isinstance(exc, ConnectionRefusedError):
+            refused = isinstance(exc, ConnectionRefusedError)
+            backend.count(replica, "refused" if refused else "error")
+            if refused:
                 backend.replicas.rest(replica)
             if backend.replicas.choose(exclude=tried) is not None:
                 continue
             message = f"The {backend.service} did not answer ({reason.lower()})."
             raise APIError(502, message, code="backend_unreachable") from exc
+        backend.count(replica, "ok")
         replica.in_flight += 1
         try:
             async with upstream:

@@ -60,6 +60,15 @@ class Server:
         return result, peak
 
 
+def wait_until(condition: Callable[[], T], timeout: float = 10.0, what: str = "the condition") -> T:
+    """Poll ``condition`` until it returns something true; return that (AssertionError past ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"{what} did not hold within {timeout:g} s"
+        time.sleep(0.05)
+    return result
+
+
 def wait_model_state(server: Server, expected: str, timeout: float = 10.0) -> str:
     """Poll a backend's /healthz until its ``model`` state is ``expected``; return the last state.
 

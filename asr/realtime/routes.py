@@ -13,12 +13,15 @@ from fastapi import APIRouter, WebSocket
 
 from asr.realtime.events import error_event
 from asr.realtime.session import GONE, RealtimeSession
+from asr.settings import SERVICE
 from common.errors import APIError
 from common.lifecycle import ModelRuntime
+from common.metrics import REALTIME_SESSIONS
 from common.realtime_config import SESSION_HEADER, configured
 
 log = logging.getLogger(__name__)
 router = APIRouter()
+OPEN_SESSIONS = REALTIME_SESSIONS.labels(SERVICE)  # mirrors app.state.realtime_sessions
 BETA_HEADER = "realtime=v1"  # the beta SDK's OpenAI-Beta header: answer in the beta event shapes
 
 
@@ -57,6 +60,7 @@ async def realtime(websocket: WebSocket) -> None:
         await _refuse(websocket, error, 1008)
         return
     state.realtime_sessions += 1
+    OPEN_SESSIONS.set(state.realtime_sessions)
     session = RealtimeSession(websocket, settings, runtime, legacy=legacy, config=config)
     log.info("realtime session %s opened", session.id)
     try:
@@ -70,4 +74,5 @@ async def realtime(websocket: WebSocket) -> None:
             pass
     finally:
         state.realtime_sessions -= 1
+        OPEN_SESSIONS.set(state.realtime_sessions)
         log.info("realtime session %s closed", session.id)

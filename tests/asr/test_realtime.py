@@ -28,6 +28,7 @@ from tests.asr.conftest import asr_env, transcribe
 from tests.asr.test_transcription import MAX_WER, wer
 from tests.fixtures.realtime import RealtimeClient, append, check_event, g711, pcm16, utterance
 from tests.fixtures.speech import SENTENCE, SENTENCES, Engine, speech, speech_file
+from tests.metrics import added, scrape
 from tests.servers import Server, run_service, wait_model_state
 
 MAX_AUDIO_SECONDS = 6
@@ -129,9 +130,14 @@ def test_sdk_client_two_turns_with_server_vad(rt: Server) -> None:
                 done += (await receive())["type"] == "conversation.item.input_audio_transcription.completed"
         return events
 
+    before = scrape(rt.url)
     events = asyncio.run(scenario())
     kinds = [e["type"] for e in events if e["type"] != "conversation.item.input_audio_transcription.delta"]
     assert "error" not in kinds and "conversation.item.input_audio_transcription.failed" not in kinds, events
+    # Each finished turn's audio counts as transcribed once (however many passes ran while it was spoken).
+    usage = sum(e["usage"]["seconds"] for e in events if e["type"].endswith("transcription.completed"))
+    transcribed = added(before, scrape(rt.url), "speech_audio_seconds_total", service="asr", direction="transcribed")
+    assert abs(transcribed - usage) < 0.01
     started = [e for e in events if e["type"] == "input_audio_buffer.speech_started"]
     assert len(started) == 2, kinds
     previous = None
@@ -407,7 +413,9 @@ def test_sessions_are_bounded_and_keep_the_model_loaded(rt: Server) -> None:
             await asyncio.sleep(1.0)
             assert health(rt)["model"] == "ready"  # between turns, with nothing to transcribe
             assert health(rt)["realtime_sessions"] == 2
+            assert scrape(rt.url).value("speech_realtime_sessions", service="asr") == 2
         assert await asyncio.to_thread(wait_sessions, rt, 0) == 0
+        assert scrape(rt.url).value("speech_realtime_sessions", service="asr") == 0
         assert await asyncio.to_thread(wait_model_state, rt, "not_loaded", 30) == "not_loaded"
         async with RealtimeClient(ws_url(rt)) as again:  # a slot is free again
             await again.next("session.created")

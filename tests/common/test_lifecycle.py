@@ -17,7 +17,7 @@ from common.lifecycle import Cancelled, ModelRuntime
 
 
 def runtime(ttl: float = 0.0, max_queue: int = 4, max_wait: float = 5.0) -> ModelRuntime:
-    return ModelRuntime(ttl_seconds=ttl, max_queue=max_queue, max_wait_seconds=max_wait)
+    return ModelRuntime(ttl_seconds=ttl, max_queue=max_queue, max_wait_seconds=max_wait, service="test")
 
 
 def test_ttl_zero_unloads_after_each_session() -> None:
@@ -31,7 +31,7 @@ def test_ttl_zero_unloads_after_each_session() -> None:
             return object()
 
         for _ in range(2):
-            async with rt.session() as session:
+            async with rt.session(task="test") as session:
                 await session.model("m", load, setting="MODEL")
                 assert rt.state == "ready" and rt.loaded == ["m"]
             assert rt.state == "not_loaded" and rt.loaded == []
@@ -51,7 +51,7 @@ def test_ttl_keeps_model_warm_then_unloads_when_idle() -> None:
             return object()
 
         for _ in range(3):
-            async with rt.session() as session:
+            async with rt.session(task="test") as session:
                 await session.model("m", load, setting="MODEL")
         assert loads == 1 and rt.state == "ready"
         await asyncio.sleep(0.6)
@@ -80,7 +80,7 @@ def test_kept_loaded_keeps_models_between_sessions_then_ttl_zero_unloads() -> No
 
         async with rt.kept_loaded():
             for _ in range(3):
-                async with rt.session() as session:
+                async with rt.session(task="test") as session:
                     await session.model("m", load, setting="MODEL")
                 assert rt.state == "ready" and rt.loaded == ["m"]
             await asyncio.sleep(0.05)
@@ -101,7 +101,7 @@ def test_kept_loaded_never_unloads_under_a_running_inference() -> None:
         during: list[list[str]] = []
 
         async def file_request() -> None:
-            async with rt.session() as session:
+            async with rt.session(task="test") as session:
                 await session.model("m", object, setting="MODEL")
                 started.set()
                 await session.run(time.sleep, 0.3)
@@ -136,7 +136,7 @@ def test_one_inference_at_a_time_and_queue_overflow_is_429() -> None:
 
         async def request() -> str:
             try:
-                async with rt.session() as session:
+                async with rt.session(task="test") as session:
                     await session.run(work)
                 return "ok"
             except APIError as exc:
@@ -156,13 +156,13 @@ def test_waiting_longer_than_max_wait_is_429() -> None:
         rt = runtime(max_queue=5, max_wait=0.2)
 
         async def hold() -> None:
-            async with rt.session() as session:
+            async with rt.session(task="test") as session:
                 await session.run(time.sleep, 0.6)
 
         holder = asyncio.create_task(hold())
         await asyncio.sleep(0.05)
         with pytest.raises(APIError) as caught:
-            async with rt.session():
+            async with rt.session(task="test"):
                 pass
         assert caught.value.status == 429
         await holder
@@ -185,7 +185,7 @@ def test_cancelled_request_stops_work_and_frees_the_slot() -> None:
                 time.sleep(0.01)
 
         async def request() -> None:
-            async with rt.session() as session:
+            async with rt.session(task="test") as session:
                 await session.run(long_work, [session.token])
 
         task = asyncio.create_task(request())
@@ -196,7 +196,7 @@ def test_cancelled_request_stops_work_and_frees_the_slot() -> None:
         # the slot is only given back once the work has really stopped
         assert stopped.is_set()
         assert not rt.busy
-        async with rt.session():
+        async with rt.session(task="test"):
             pass
 
     asyncio.run(scenario())
@@ -210,7 +210,7 @@ def test_load_failure_is_503_naming_model_and_setting() -> None:
             raise OSError("no such repository")
 
         with pytest.raises(APIError) as caught:
-            async with rt.session() as session:
+            async with rt.session(task="test") as session:
                 await session.model("org/model", load, setting="SOME_MODEL")
         assert caught.value.status == 503
         assert "org/model" in caught.value.message and "SOME_MODEL" in caught.value.message
@@ -233,7 +233,7 @@ def test_out_of_memory_is_503_and_unloads() -> None:
             raise OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
         with pytest.raises(APIError) as caught:
-            async with rt.session() as session:
+            async with rt.session(task="test") as session:
                 await session.model("m", object, setting="MODEL")
                 await session.run(infer)
         assert caught.value.status == 503 and caught.value.code == "gpu_out_of_memory"
@@ -256,14 +256,14 @@ def test_an_extra_model_that_cannot_load_leaves_the_loaded_one_serving(caplog: p
         def missing() -> object:
             raise OSError("no network")
 
-        async with rt.session() as session:
+        async with rt.session(task="test") as session:
             await session.model("main", object, setting="MODEL")
         for _ in range(2):
             with pytest.raises(APIError) as caught:
-                async with rt.session() as session:
+                async with rt.session(task="test") as session:
                     await session.model("align:en", missing, setting="ALIGN_MODEL")
             assert caught.value.status == 503 and rt.state == "ready" and rt.loaded == ["main"]
-        async with rt.session() as session:
+        async with rt.session(task="test") as session:
             assert await session.model("main", missing, setting="MODEL") is not None  # still the loaded one
         await rt.close()
 

@@ -1,9 +1,13 @@
 """deploy/k8s: the kustomization renders to manifests that pass the Kubernetes schemas (strict:
 no unknown fields), and wire the stack as docker-compose.yml does: only the gateway exposed,
-backends behind ClusterIP Services with a GPU each, /healthz probes, PVC-backed caches."""
+backends behind headless Services with a GPU each, /healthz probes, PVC-backed caches; each
+backend scaled on its queue depth (HPA, the prometheus-adapter rule and the scrape config of
+monitoring/ agreeing with each other and with the metric the services export) and kept by a
+PodDisruptionBudget."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,6 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from common.metrics import QUEUE_DEPTH
 from tests.deploy.deployment import (
     ASR,
     ASR_MODELS,
@@ -28,8 +33,15 @@ from tests.deploy.deployment import (
 )
 
 K8S = ROOT / "deploy" / "k8s"
+MONITORING = K8S / "monitoring"
 KUBERNETES_VERSION = "1.31"  # the oldest release the manifests must still fit
 CLUSTER_SCOPED = {"Namespace"}
+QUEUE_METRIC = QUEUE_DEPTH.describe()[0].name  # as the backends export it
+# Who may scrape the backends besides the gateway: Prometheus pods in the monitoring namespace.
+PROMETHEUS = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+}
 
 
 def render(folder: Path) -> list[dict[str, Any]]:
@@ -117,6 +129,14 @@ def test_services_select_their_pods_and_only_the_gateway_is_exposed(manifests: l
     assert {doc["spec"].get("type", "ClusterIP") for doc in services} == {"ClusterIP"}
 
 
+def test_backend_services_are_headless_so_the_gateway_sees_every_replica(manifests: list[dict[str, Any]]) -> None:
+    """A headless Service's name resolves to each ready pod (no virtual IP balancing connections),
+    which is what the gateway's replica set follows."""
+    for backend in BACKENDS:
+        assert find(manifests, "Service", backend.name)["spec"]["clusterIP"] == "None"
+    assert "clusterIP" not in find(manifests, "Service", GATEWAY.name)["spec"]  # the Ingress' one address
+
+
 def _config(manifests: list[dict[str, Any]], service: Service) -> dict[str, str]:
     container = _container(manifests, service)
     names = [source["configMapRef"]["name"] for source in container.get("envFrom", [])]
@@ -180,9 +200,10 @@ def test_secrets_come_from_optional_secrets(manifests: list[dict[str, Any]], ser
     assert reference["key"] == name and reference["optional"] is True
 
 
-def test_only_gateway_pods_reach_the_backends(manifests: list[dict[str, Any]]) -> None:
-    """Every backend pod is selected by NetworkPolicies whose only ingress is gateway pods on its port
-    (a pod selected by any policy accepts nothing else)."""
+def test_only_gateway_pods_and_prometheus_reach_the_backends(manifests: list[dict[str, Any]]) -> None:
+    """Every backend pod is selected by NetworkPolicies whose only ingress is gateway pods, or
+    Prometheus pods of the monitoring namespace (both selectors in one item: AND), on its port (a
+    pod selected by any policy accepts nothing else)."""
     gateway_labels = find(manifests, "Deployment", GATEWAY.name)["spec"]["template"]["metadata"]["labels"]
     policies = [doc for doc in manifests if doc["kind"] == "NetworkPolicy"]
     for backend in BACKENDS:
@@ -194,10 +215,68 @@ def test_only_gateway_pods_reach_the_backends(manifests: list[dict[str, Any]]) -
             for rule in policy["spec"]["ingress"]:
                 assert rule["ports"] == [{"protocol": "TCP", "port": backend.port}]
                 for source in rule["from"]:
-                    assert set(source) == {"podSelector"}, f"{policy['metadata']['name']}: {source}"
-                    assert source["podSelector"]["matchLabels"].items() <= gateway_labels.items()
+                    if set(source) == {"podSelector"}:
+                        assert source["podSelector"]["matchLabels"].items() <= gateway_labels.items()
+                    else:
+                        assert source == PROMETHEUS, f"{policy['metadata']['name']}: {source}"
     # The gateway itself stays reachable (the Ingress controller talks to it).
     assert not [p for p in policies if p["spec"]["podSelector"]["matchLabels"].items() <= gateway_labels.items()]
+
+
+def test_each_backend_scales_on_its_queue_depth(manifests: list[dict[str, Any]]) -> None:
+    for backend in BACKENDS:
+        deployment = find(manifests, "Deployment", backend.name)
+        assert "replicas" not in deployment["spec"], "the HPA owns the count: `kubectl apply` must not reset it"
+        hpa = find(manifests, "HorizontalPodAutoscaler", backend.name)
+        assert hpa["apiVersion"] == "autoscaling/v2"
+        assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": backend.name}
+        assert 1 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
+        (metric,) = hpa["spec"]["metrics"]
+        assert metric["type"] == "Pods"
+        assert metric["pods"]["metric"]["name"] == QUEUE_METRIC  # what the backends export
+        assert metric["pods"]["target"]["type"] == "AverageValue"  # the only target Pods metrics take
+    autoscaled = {doc["metadata"]["name"] for doc in manifests if doc["kind"] == "HorizontalPodAutoscaler"}
+    assert autoscaled == {backend.name for backend in BACKENDS}
+
+
+def test_a_drain_takes_one_backend_replica_at_a_time(manifests: list[dict[str, Any]]) -> None:
+    for backend in BACKENDS:
+        pdb = find(manifests, "PodDisruptionBudget", backend.name)
+        pod_labels = find(manifests, "Deployment", backend.name)["spec"]["template"]["metadata"]["labels"]
+        assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+        # maxUnavailable 1: never two at once, and a single replica can still be drained.
+        assert pdb["spec"]["maxUnavailable"] == 1 and "minAvailable" not in pdb["spec"]
+
+
+def _monitoring(name: str) -> dict[str, Any]:
+    return yaml.safe_load((MONITORING / name).read_text())
+
+
+def test_the_adapter_serves_the_metric_the_hpas_read_from_labels_the_scrape_sets() -> None:
+    scrape = _monitoring("prometheus-scrape.yaml")["scrape_configs"]
+    (backends,) = [job for job in scrape if job["job_name"] == "speech-stack-backends"]
+    set_labels = {rule["target_label"] for rule in backends["relabel_configs"] if "target_label" in rule}
+    (rule,) = _monitoring("prometheus-adapter-values.yaml")["rules"]["custom"]
+    assert rule["name"]["as"] == QUEUE_METRIC and rule["seriesQuery"].startswith(QUEUE_METRIC + "{")
+    overrides = rule["resources"]["overrides"]
+    assert overrides == {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}
+    assert set(overrides) <= set_labels  # each sample says which pod it is
+
+
+def test_the_scrape_config_authenticates_and_keeps_the_stacks_pods(manifests: list[dict[str, Any]]) -> None:
+    jobs = {job["job_name"]: job for job in _monitoring("prometheus-scrape.yaml")["scrape_configs"]}
+    expected = {"speech-stack-gateway": [GATEWAY], "speech-stack-backends": list(BACKENDS)}
+    assert set(jobs) == set(expected)
+    for name, services in expected.items():
+        job = jobs[name]
+        assert job["authorization"]["type"] == "Bearer" and job["authorization"]["credentials_file"]
+        (keep,) = [rule for rule in job["relabel_configs"] if rule.get("action") == "keep"]
+        pattern = re.compile(keep["regex"])
+        for service in SERVICES:
+            pod_labels = find(manifests, "Deployment", service.name)["spec"]["template"]["metadata"]["labels"]
+            kept = pattern.fullmatch(f"{pod_labels['app.kubernetes.io/name']};http") is not None
+            assert kept == (service in services), (name, service.name)
+    assert jobs["speech-stack-backends"]["authorization"]["credentials_file"].endswith("backend-token")
 
 
 def test_all_three_share_the_backend_token_secret(manifests: list[dict[str, Any]]) -> None:

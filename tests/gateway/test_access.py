@@ -20,6 +20,7 @@ from websockets.sync.client import connect
 
 from tests.gateway.conftest import FakeControl
 from tests.gateway.helpers import assert_error
+from tests.metrics import scrape
 from tests.servers import Server, free_port, run_service
 
 KEYS = ("sk-first-0123456789", "sk-second-9876543210")
@@ -88,7 +89,14 @@ def test_other_keys_are_refused(keyed: Server, backend: FakeControl, key: str) -
 
 
 def test_metrics_needs_a_key_too(keyed: Server) -> None:
-    assert httpx.get(f"{keyed.url}/metrics").status_code == 401
+    assert_error(httpx.get(f"{keyed.url}/metrics"), 401, code="invalid_api_key")
+    assert httpx.get(f"{keyed.url}/metrics", headers=bearer("sk-wrong")).status_code == 401
+    # With a key, as Prometheus' scrape config sends it. Refusals come before routing: no route
+    # label, and never the path.
+    exposition = scrape(keyed.url, headers=bearer(KEYS[0]))
+    refused = {"service": "gateway", "method": "GET", "status": "401"}
+    assert exposition.value("speech_requests_total", route="unrouted", **refused) >= 2
+    assert exposition.value("speech_requests_total", route="/metrics", status="200") == 0  # counted once answered
 
 
 def test_an_unreadable_key_file_stops_start_up(work_dir: Path) -> None:

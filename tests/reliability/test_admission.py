@@ -30,16 +30,16 @@ class Client:
 
 def test_a_client_that_leaves_the_queue_frees_its_place() -> None:
     async def scenario() -> None:
-        rt = ModelRuntime(ttl_seconds=0, max_queue=1, max_wait_seconds=30)
+        rt = ModelRuntime(ttl_seconds=0, max_queue=1, max_wait_seconds=30, service="test")
         release = asyncio.Event()
 
         async def hold() -> None:
-            async with rt.session():
+            async with rt.session(task="test"):
                 await release.wait()
 
         async def wait_in_line(client: Client) -> str:
             try:
-                async with rt.session(client.receive):
+                async with rt.session(client.receive, task="test"):
                     return "admitted"
             except ClientGone:
                 return "left"
@@ -69,12 +69,12 @@ def test_leaving_at_the_moment_the_slot_frees_never_leaks_it() -> None:
     """Disconnects racing the hand-over of the slot: afterwards the slot is always free."""
 
     async def scenario() -> None:
-        rt = ModelRuntime(ttl_seconds=0, max_queue=4, max_wait_seconds=30)
+        rt = ModelRuntime(ttl_seconds=0, max_queue=4, max_wait_seconds=30, service="test")
         for n in range(200):
             release = asyncio.Event()
 
             async def hold(release: asyncio.Event = release) -> None:
-                async with rt.session():
+                async with rt.session(task="test"):
                     await release.wait()
 
             running = asyncio.create_task(hold())
@@ -82,7 +82,7 @@ def test_leaving_at_the_moment_the_slot_frees_never_leaks_it() -> None:
             client = Client()
 
             async def wait(client: Client = client) -> None:
-                async with rt.session(client.receive):
+                async with rt.session(client.receive, task="test"):
                     await asyncio.sleep(0)
 
             queued = asyncio.create_task(wait())

@@ -16,6 +16,7 @@ import pytest
 from tests.fixtures.speech import SENTENCES, speech_file
 from tests.fixtures.tiny_xtts import tiny_xtts_dir
 from tests.gateway.helpers import assert_error
+from tests.metrics import scrape
 from tests.servers import Server, run_service
 
 TOKEN = "tts-trust-token-0123456789abcdef"
@@ -65,6 +66,7 @@ def clone(server: Server, consent_id: str, headers: dict[str, str] | None = None
         ("GET", "/v1/audio/voices"),
         ("POST", "/v1/audio/speech"),
         ("GET", "/v1/nothing-here"),
+        ("GET", "/metrics"),
     ],
 )
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong-token-0123456789abcdef", f"Bearer {TOKEN}x", TOKEN])
@@ -83,10 +85,19 @@ def test_health_stays_open(guarded: Server) -> None:
     assert httpx.get(f"{guarded.url}/readyz").status_code == 404  # no such route: nothing to guard
 
 
+def test_prometheus_with_the_token_reads_the_metrics(guarded: Server) -> None:
+    """As the documented scrape config sends it (``authorization: credentials``)."""
+    assert httpx.get(f"{guarded.url}/metrics").status_code == 401
+    exposition = scrape(guarded.url, headers=GUARD)
+    refused = exposition.value("speech_requests_total", service="coqui-tts", route="unrouted", status="401")
+    assert refused >= 1  # refusals come before routing: no route, and never their paths
+    assert exposition.value("speech_queue_depth", service="coqui-tts") == 0  # what the autoscaler reads
+
+
 def test_the_gateway_with_the_token_is_believed(guarded: Server) -> None:
     consent = httpx.post(f"{guarded.url}/v1/audio/voice_consents", json=CONSENT, headers=GUARD)
     assert consent.status_code == 200, consent.text
-    voices = httpx.get(f"{guarded.url}/v1/audio/voices", headers=GUARD)
+    voices = httpx.get(f"{guarded.url}/v1/audio/voices", headers=GUARD, timeout=60)  # the first reads XTTS' table
     assert voices.status_code == 200
     created = clone(guarded, consent.json()["id"], GUARD)
     assert created.status_code == 200, created.text
