@@ -11,18 +11,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Resource(BaseModel):
-    # Documented as answered: ``object`` always present, though it has a default.
-    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
-
     def dump(self) -> dict[str, Any]:
         """The JSON body: fields that are None are left out."""
         return self.model_dump(mode="json", exclude_none=True)
 
 
+class ObjectResource(Resource):
+    """An OpenAI object: documented as answered, with ``object`` always present, though it has a
+    default."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
 # --- Custom voices and consents -----------------------------------------------------------------------
 
 
-class VoiceConsentResource(Resource):
+class VoiceConsentResource(ObjectResource):
     """OpenAI's VoiceConsentResource."""
 
     object: Literal["audio.voice_consent"] = "audio.voice_consent"
@@ -32,7 +36,7 @@ class VoiceConsentResource(Resource):
     created_at: int = Field(description="Unix time (seconds) the consent was created.")
 
 
-class VoiceConsentListResource(Resource):
+class VoiceConsentListResource(ObjectResource):
     """OpenAI's VoiceConsentListResource: newest first; page on with ``after=last_id``."""
 
     object: Literal["list"] = "list"
@@ -45,7 +49,7 @@ class VoiceConsentListResource(Resource):
         return self.model_dump(mode="json")  # first_id and last_id are null on an empty page
 
 
-class VoiceConsentDeletedResource(Resource):
+class VoiceConsentDeletedResource(ObjectResource):
     """OpenAI's VoiceConsentDeletedResource."""
 
     id: str
@@ -53,7 +57,7 @@ class VoiceConsentDeletedResource(Resource):
     deleted: bool
 
 
-class VoiceResource(Resource):
+class VoiceResource(ObjectResource):
     """OpenAI's VoiceResource: a custom voice, usable as ``voice: {"id": ...}`` in speech requests."""
 
     object: Literal["audio.voice"] = "audio.voice"
@@ -62,7 +66,7 @@ class VoiceResource(Resource):
     created_at: int = Field(description="Unix time (seconds) the voice was created.")
 
 
-class VoiceDeletedResource(Resource):
+class VoiceDeletedResource(ObjectResource):
     """What DELETE /v1/audio/voices/{voice_id} answers (the OpenAI SDK's VoiceDeleted)."""
 
     id: str

@@ -184,7 +184,18 @@ async def speech(request: Request) -> Response:
 @app.get("/v1/audio/voices")
 async def voices(request: Request) -> dict[str, Any]:
     _record(request)
-    return {"voices": ["Claribel Dervla", "Daisy Studious"], "openai": {"alloy": "Claribel Dervla"}}
+    speakers = ["Claribel Dervla", "Daisy Studious"]
+    return {  # the TTS service's shape (common.resources.VoiceList)
+        "voices": [{"id": "alloy", "name": "alloy (Claribel Dervla)"}, *({"id": s, "name": s} for s in speakers)],
+        "engine": "fake",
+        "description": "Fake test backend",
+        "languages": ["en"],
+        "builtin": speakers,
+        "openai": {"alloy": "Claribel Dervla"},
+        "default": speakers[0],
+        "custom": [],
+        "cloning": True,
+    }
 
 
 def _not_found(what: str) -> JSONResponse:
