@@ -130,6 +130,9 @@ def validation_error(errors: Sequence[ErrorDetails | dict[str, Any]]) -> APIErro
     if first.get("type") == "json_invalid":
         return APIError(400, "The request body is not valid JSON.", param=None, code="invalid_json")
     reason = first.get("msg", "invalid request").removeprefix("Value error, ")
+    given = first.get("input")
+    if isinstance(given, str | int | float) and not isinstance(given, bool) and len(str(given)) <= 40:
+        reason += f", got {given!r}"  # a short scalar helps find the typo; long text stays out of the message
     where = f"'{param}'" if param else "the request body"
     return APIError(400, f"Invalid value for {where}: {reason}.", param=param, code="invalid_value")
 

@@ -2,8 +2,10 @@
 
 A request that fails answers with an ``error`` event (the API's message) and the connection is
 closed, so a client waiting for a transcript or for ``audio-stop`` / ``synthesize-stopped`` is
-never left waiting. Work still running when the client goes (a transcription session, a speech
-stream) is stopped with it.
+never left waiting. The close lingers: the client's side ends first, and what it had already sent
+is read and dropped until it closes (or ``LINGER_SECONDS`` pass), because closing on unread input
+resets the connection and the client could lose the error event. Work still running when the
+client goes (a transcription session, a speech stream) is stopped with it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from wyoming_server.gateway import Failure, Gateway
 from wyoming_server.settings import Settings
 from wyoming_server.speech import Speaker, SpeechStream
 from wyoming_server.transcription import Transcription
+
+LINGER_SECONDS = 2.0
 
 log = logging.getLogger(__name__)
 
@@ -57,25 +61,36 @@ class Handler(AsyncEventHandler):
         self._transcription: Transcription | None = None
         self._stream: SpeechStream | None = None
         self._aborting: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
 
     async def handle_event(self, event: Event) -> bool:
+        if self._closing is not None:
+            return True  # sent before the client read the error: dropped
         try:
             await self._dispatch(event)
         except ConnectionError:
             return False  # the client has gone
         except Exception as exc:
             await self._fail(failure_of(exc, event.type))
-            return False
         return True
 
     async def disconnect(self) -> None:
+        if self._closing is not None:
+            self._closing.cancel()
         await self._end_transcription()
         if self._stream is not None:
             await self._stream.cancel()
 
     async def _fail(self, failure: Failure) -> None:
+        """The error event, then the lingering close (see the module's docstring)."""
         with contextlib.suppress(ConnectionError, RuntimeError):  # the client has gone already
             await self.write_event(Error(text=failure.message, code=failure.code).event())
+            self.writer.write_eof()
+        self._closing = asyncio.create_task(self._close_after_linger())
+
+    async def _close_after_linger(self) -> None:
+        await asyncio.sleep(LINGER_SECONDS)
+        await self.stop()
 
     async def _dispatch(self, event: Event) -> None:
         if Describe.is_type(event.type):
@@ -140,8 +155,4 @@ class Handler(AsyncEventHandler):
         """A stream that fails while the client is still writing its text (before synthesize-stop,
         whose handling reports it otherwise) is answered at once, and the connection closed."""
         if stream is self._stream and not task.cancelled() and (exc := task.exception()) is not None:
-            self._aborting = asyncio.create_task(self._abort(failure_of(exc, "streaming synthesis")))
-
-    async def _abort(self, failure: Failure) -> None:
-        await self._fail(failure)
-        await self.stop()
+            self._aborting = asyncio.create_task(self._fail(failure_of(exc, "streaming synthesis")))
