@@ -1,7 +1,7 @@
 """The two local-stack configurations the e2e and Wyoming tests run against, each started once per session.
 
 - ``coqui_stack`` (issue 7): tiny.en for ASR and the real Coqui XTTS engine on a tiny random XTTS
-  checkpoint (tests/fixtures/tiny_xtts.py: its audio is noise, everything around it is real), with a
+  checkpoint (fixtures/tiny_xtts.py: its audio is noise, everything around it is real), with a
   tiny random wav2vec2 aligner so ``advanced=true`` runs the real alignment code offline. It can
   clone voices (issue 16).
 - ``embedded_stack`` (issue 9): the quick start exactly as README command 1 runs it: no model
@@ -17,9 +17,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.stack import LocalStack, local_stack
-from tests.fixtures.asr_models import nltk_data_dir, tiny_aligner_dir
-from tests.fixtures.tiny_xtts import tiny_xtts_dir
+from fixtures.asr_models import nltk_data_dir, tiny_aligner_dir
+from fixtures.stack import LocalStack, local_stack
+from fixtures.tiny_xtts import tiny_xtts_dir
 
 WARM = {"MODEL_TTL_SECONDS": "600"}
 

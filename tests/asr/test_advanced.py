@@ -1,7 +1,7 @@
 """advanced=true: WhisperX alignment and diarization, and long audio in chunks.
 
 What cannot exist offline is replaced by local stand-ins built through the same libraries:
-- alignment weights: a tiny randomly initialised Wav2Vec2ForCTC (tests/fixtures/asr_models.py)
+- alignment weights: a tiny randomly initialised Wav2Vec2ForCTC (fixtures/asr_models.py)
   runs WhisperX's real alignment; its word times are real CTC alignments of an untrained model,
   so tests check their shape and order, not where each word really is;
 - the pyannote pipeline (gated on the hub): the loudness-based stand-in in
@@ -17,10 +17,10 @@ import re
 
 import pytest
 
+from fixtures.servers import Server
+from fixtures.speech import MORE_SENTENCES, SENTENCES, conversation_file, decode, speech_file, transcript_of
 from tests.asr.conftest import CHUNK_SECONDS, transcribe
 from tests.asr.test_transcription import MAX_WER, assert_monotonic, wer
-from tests.fixtures.speech import MORE_SENTENCES, SENTENCES, conversation_file, decode, speech_file, transcript_of
-from tests.servers import Server
 
 CLIP = SENTENCES[:2]
 LONG = SENTENCES + MORE_SENTENCES  # ~28-30 s: four 10 s chunks with 3 s overlaps

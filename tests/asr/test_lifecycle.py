@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fixtures import asr_models
+from fixtures.servers import Server, run_service, wait_model_state
+from fixtures.speech import MORE_SENTENCES, SENTENCE, SENTENCES, speech_file
 from tests.asr.conftest import asr_env, spooled_uploads, transcribe
-from tests.fixtures import asr_models
-from tests.fixtures.speech import MORE_SENTENCES, SENTENCE, SENTENCES, speech_file
-from tests.servers import Server, run_service, wait_model_state
 
 
 @pytest.fixture(scope="module")

@@ -24,12 +24,12 @@ import pytest
 from openai import AsyncOpenAI
 from websockets.exceptions import ConnectionClosed
 
+from fixtures.realtime import RealtimeClient, append, check_event, g711, pcm16, utterance
+from fixtures.servers import Server, run_service, wait_model_state
+from fixtures.speech import SENTENCE, SENTENCES, Engine, speech, speech_file
 from tests.asr.conftest import asr_env, transcribe
 from tests.asr.test_transcription import MAX_WER, wer
-from tests.fixtures.realtime import RealtimeClient, append, check_event, g711, pcm16, utterance
-from tests.fixtures.speech import SENTENCE, SENTENCES, Engine, speech, speech_file
 from tests.metrics import added, scrape
-from tests.servers import Server, run_service, wait_model_state
 
 MAX_AUDIO_SECONDS = 6
 MANUAL = {"type": "session.update", "session": {"type": "transcription", "audio": {"input": {"turn_detection": None}}}}

@@ -10,9 +10,9 @@ import jiwer
 import openai
 import pytest
 
+from fixtures.servers import Server
+from fixtures.speech import SENTENCES, silence_file, speech_file, transcript_of
 from tests.asr.conftest import spooled_uploads, transcribe
-from tests.fixtures.speech import SENTENCES, silence_file, speech_file, transcript_of
-from tests.servers import Server
 
 MAX_WER = 0.15  # tiny.en on the Piper voice is usually exact; allow a couple of word slips
 CLIP = SENTENCES[:2]  # ~6 s of speech: short keeps the suite fast on 2 cores

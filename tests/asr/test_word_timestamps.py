@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from fixtures.servers import Server, run_service
+from fixtures.speech import SENTENCES, speech_file, transcript_of
 from tests.asr.conftest import asr_env, transcribe
 from tests.asr.test_transcription import MAX_WER, assert_monotonic, wer
-from tests.fixtures.speech import SENTENCES, speech_file, transcript_of
-from tests.servers import Server, run_service
 
 CLIP = SENTENCES[:2]
 PAUSE = 2.0  # seconds of silence between the two sentences

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from fixtures.servers import free_port, run_service, stop
 from tests.deploy.deployment import (
     ASR,
     ASR_MODELS,
@@ -32,7 +33,6 @@ from tests.deploy.deployment import (
     compose_config,
     compose_run,
 )
-from tests.servers import free_port, run_service, stop
 
 # Settings the compose file fixes instead of taking them from .env.
 FIXED_BY_IMAGE = {"HOST", "PORT"}  # the settings default 0.0.0.0 and each image's ENV PORT

@@ -15,10 +15,10 @@ import jiwer
 import pytest
 
 from common.api_types import SPEECH_CONTENT_TYPES, SPEECH_FORMATS
-from tests.conformance.schemas import validate
-from tests.e2e.stack import LocalStack
-from tests.fixtures.speech import SENTENCE, speech_file, transcript_of
-from tests.servers import REPO
+from fixtures.conformance.schemas import validate
+from fixtures.servers import REPO
+from fixtures.speech import SENTENCE, speech_file, transcript_of
+from fixtures.stack import LocalStack
 
 NODE_DIR = REPO / "tests" / "node"
 MODEL_IDS = ["whisper-1", "turbo", "tts-1", "tts-1-hd", "coqui-tts"]

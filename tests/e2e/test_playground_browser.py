@@ -23,12 +23,13 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, Route, WebSocket, expect, sync_playwright
 
+from fixtures.servers import Server, run_service
+from fixtures.speech import SENTENCE, SENTENCES, espeak_file, speech, speech_file
+from fixtures.stack import LocalStack
+from fixtures.wer import word_error_rate
 from gateway.consent import STATEMENTS
-from tests.e2e.checks import decode_speech, word_error_rate
-from tests.e2e.stack import LocalStack
+from tests.e2e.checks import decode_speech
 from tests.e2e.test_docs_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.fixtures.speech import SENTENCE, SENTENCES, espeak_file, speech, speech_file
-from tests.servers import Server, run_service
 
 MICROPHONE_TEXT = SENTENCES[:2]
 CONSENT_STATEMENT = STATEMENTS["en"]

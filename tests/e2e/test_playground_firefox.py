@@ -18,10 +18,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.checks import word_error_rate
-from tests.e2e.stack import LocalStack
-from tests.fixtures.speech import SENTENCE, speech_file
-from tests.servers import REPO
+from fixtures.servers import REPO
+from fixtures.speech import SENTENCE, speech_file
+from fixtures.stack import LocalStack
+from fixtures.wer import word_error_rate
 
 FIREFOX = Path("/usr/bin/firefox-esr")
 NODE_DIR = REPO / "tests" / "node"

@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 from openai import AsyncOpenAI
 
-from tests.e2e.checks import word_error_rate
-from tests.e2e.stack import LocalStack
-from tests.fixtures.realtime import append, check_event, pcm16, utterance
-from tests.fixtures.speech import SENTENCE, SENTENCES
+from fixtures.realtime import append, check_event, pcm16, utterance
+from fixtures.speech import SENTENCE, SENTENCES
+from fixtures.stack import LocalStack
+from fixtures.wer import word_error_rate
 
 BEFORE, AFTER = 1.0, 1.5
 CHUNK = 4800  # 100 ms of 24 kHz 16-bit audio

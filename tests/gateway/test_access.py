@@ -18,10 +18,10 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from fixtures.servers import Server, free_port, run_service
 from tests.gateway.conftest import FakeControl
 from tests.gateway.helpers import assert_error
 from tests.metrics import scrape
-from tests.servers import Server, free_port, run_service
 
 KEYS = ("sk-first-0123456789", "sk-second-9876543210")
 FILE_KEY = "sk-from-file-abcdef"

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fixtures.servers import Server, run_service
 from tests.gateway.flaky_proxy import FlakyProxy, flaky_proxy
 from tests.gateway.helpers import Form, assert_error
-from tests.servers import Server, run_service
 
 MODEL = ("model", "whisper-1")
 SPEECH = {"model": "tts-1", "input": "Hello there.", "voice": "alloy"}

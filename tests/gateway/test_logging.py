@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from tests.servers import Server
+from fixtures.servers import Server
 
 FORGED = "2026-12-02 01:00:00,000 gateway ERROR [-] FORGED LINE"
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import httpx
 
+from fixtures.servers import REPO, Server, free_port, run_service
 from tests.gateway.conftest import FakeControl
 from tests.gateway.test_replicas import SPEECH, fake_backend, gateway_env, speak
 from tests.metrics import scrape
-from tests.servers import REPO, Server, free_port, run_service
 
 
 def test_requests_are_counted_by_route_template_method_and_status(gateway: Server) -> None:

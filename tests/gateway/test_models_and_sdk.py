@@ -10,9 +10,9 @@ import openai
 import psutil
 import pytest
 
+from fixtures.servers import Server, run_service
 from tests.gateway.conftest import FakeControl
 from tests.gateway.helpers import assert_error
-from tests.servers import Server, run_service
 
 MODEL_IDS = ["whisper-1", "turbo", "tts-1", "tts-1-hd", "coqui-tts"]
 

@@ -18,10 +18,10 @@ import pytest
 from fastapi import APIRouter, FastAPI, WebSocket
 from starlette.testclient import TestClient
 
+from fixtures.servers import REPO, Server, run_service
 from gateway.consent import STATEMENTS
 from gateway.routes.playground import install_playground
 from gateway.settings import Settings
-from tests.servers import REPO, Server, run_service
 
 ASSETS = REPO / "gateway" / "playground"
 KEY = "sk-playground-test"

@@ -10,9 +10,9 @@ import httpx
 import psutil
 import pytest
 
+from fixtures.servers import Server
 from tests.gateway.conftest import FakeControl
 from tests.gateway.helpers import Form, assert_error
-from tests.servers import Server
 
 MODEL = ("model", "whisper-1")
 SPEECH = {"model": "tts-1", "input": "Hello there.", "voice": "alloy"}

@@ -18,8 +18,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from fixtures.servers import Server, run_service
 from tests.gateway.conftest import FakeControl
-from tests.servers import Server, run_service
 
 KEY = "sk-realtime-test"
 

@@ -21,8 +21,8 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from fixtures.servers import REPO, Server, free_port, run_service, stop, wait_healthy
 from tests.gateway.conftest import FakeControl
-from tests.servers import REPO, Server, free_port, run_service, stop, wait_healthy
 
 SPEECH = {"model": "tts-1", "input": "Hi.", "voice": "alloy"}
 

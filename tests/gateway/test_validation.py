@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from fixtures.servers import Server
 from tests.gateway.conftest import FakeControl
 from tests.gateway.helpers import Form, assert_error
-from tests.servers import Server
 
 MODEL = ("model", "whisper-1")
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fixtures.asr_models import tiny_en_path
+from fixtures.asr_models import tiny_en_path
+from fixtures.servers import Server, run_service
 from tests.reliability.procs import Service, start_service
-from tests.servers import Server, run_service
 
 QUEUE = 3
 # Limits the hostile-input tests run into (small, so tests stay fast).

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.servers import REPO, free_port, stop, wait_healthy
+from fixtures.servers import REPO, free_port, stop, wait_healthy
 
 
 @dataclass

@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fixtures.load import audio_seconds, long_input, synthesize, transcribe
+from fixtures.servers import Server, run_service
 from tests.reliability.client import assert_envelope
 from tests.reliability.conftest import BACKEND_TIMEOUT_SECONDS, FakeControl, fake_gateway_env
-from tests.reliability.load import audio_seconds, long_input, synthesize, transcribe
 from tests.reliability.procs import Service, start_service
-from tests.servers import Server, run_service
 
 SHUTDOWN_BOUND_SECONDS = 30
 

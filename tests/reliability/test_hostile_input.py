@@ -11,9 +11,9 @@ import json
 import httpx
 import pytest
 
+from fixtures.servers import Server
 from tests.reliability.client import RawClient, assert_envelope, body_of, multipart
 from tests.reliability.conftest import BODY_IDLE_SECONDS, UPLOAD_LIMIT, FakeControl
-from tests.servers import Server
 
 SPEECH = {"model": "tts-1", "input": "Hello there.", "voice": "alloy"}
 FIELDS: list[tuple[str, str | bytes]] = [("model", "whisper-1")]

@@ -13,10 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.fixtures.speech import SENTENCE, SENTENCES, speech_file
-from tests.reliability.client import RawClient, assert_envelope, multipart
-from tests.reliability.conftest import QUEUE, Stack
-from tests.reliability.load import (
+from fixtures.load import (
     LONG_INPUT,
     audible,
     audio_seconds,
@@ -25,6 +22,9 @@ from tests.reliability.load import (
     transcribe,
     transcription_is_right,
 )
+from fixtures.speech import SENTENCE, SENTENCES, speech_file
+from tests.reliability.client import RawClient, assert_envelope, multipart
+from tests.reliability.conftest import QUEUE, Stack
 
 BURST = 20
 RSS_SLACK = 1.15  # after a burst, each service is back within 15 % (+ 40 MB) of its warm baseline

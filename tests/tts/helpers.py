@@ -11,7 +11,7 @@ from typing import Any
 import av
 import httpx
 
-from tests.servers import Server
+from fixtures.servers import Server
 
 PCM_RATE = 24_000
 DECODED_RATE = {"opus": 48_000}  # Ogg Opus is always decoded at 48 kHz; the rest stays at 24 kHz

@@ -16,8 +16,8 @@ import pytest
 import soundfile
 
 from common.api_types import OPENAI_VOICES
-from tests.fixtures.tiny_xtts import tiny_xtts_dir
-from tests.servers import Server, free_port, run_service
+from fixtures.servers import Server, free_port, run_service
+from fixtures.tiny_xtts import tiny_xtts_dir
 from tests.tts.helpers import log_line, pcm_seconds, speak
 
 

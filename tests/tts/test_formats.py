@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from common.api_types import SPEECH_CONTENT_TYPES, SPEECH_FORMATS
-from tests.conformance.schemas import validate
-from tests.servers import Server
+from fixtures.conformance.schemas import validate
+from fixtures.servers import Server
 from tests.tts.helpers import (
     DECODED_RATE,
     PCM_RATE,

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.fixtures.tiny_xtts import LANGUAGES, SPEAKERS, tiny_xtts_dir
-from tests.servers import Server, run_service, wait_model_state
+from fixtures.servers import Server, run_service, wait_model_state
+from fixtures.tiny_xtts import LANGUAGES, SPEAKERS, tiny_xtts_dir
 from tests.tts.helpers import pcm_seconds, speak
 
 MB = 1024 * 1024

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from common.api_types import OPENAI_VOICES
-from tests.fixtures.tiny_xtts import LANGUAGES, SPEAKERS
-from tests.servers import Server
+from fixtures.servers import Server
+from fixtures.tiny_xtts import LANGUAGES, SPEAKERS
 from tests.tts.helpers import log_line, speak
 
 

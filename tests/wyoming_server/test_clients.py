@@ -9,11 +9,11 @@ from wyoming.asr import Transcript
 from wyoming.event import Event
 from wyoming.tts import SynthesizeVoice
 
-from tests.e2e.checks import word_error_rate
-from tests.e2e.stack import LocalStack
-from tests.fixtures.realtime import utterance
-from tests.fixtures.speech import SENTENCES
-from tests.wyoming_server.client import audio_of, pcm_of, synthesize, transcribe
+from fixtures.realtime import utterance
+from fixtures.speech import SENTENCES
+from fixtures.stack import LocalStack
+from fixtures.wer import word_error_rate
+from fixtures.wyoming_client import audio_of, pcm_of, synthesize, transcribe
 
 
 def test_several_clients_at_once(embedded_stack: LocalStack) -> None:

@@ -22,12 +22,12 @@ from wyoming.event import Event
 from wyoming.info import Describe
 from wyoming.tts import SynthesizeVoice
 
-from tests.e2e.stack import LocalStack
-from tests.fixtures.realtime import utterance
-from tests.fixtures.speech import SENTENCE, speech_file
+from fixtures.realtime import utterance
+from fixtures.servers import REPO, free_port, stop
+from fixtures.speech import SENTENCE, speech_file
+from fixtures.stack import LocalStack
+from fixtures.wyoming_client import connect, describe, pcm_of, synthesize, transcribe
 from tests.gateway.flaky_proxy import flaky_proxy
-from tests.servers import REPO, free_port, stop
-from tests.wyoming_server.client import connect, describe, pcm_of, synthesize, transcribe
 
 QUICKLY = 10.0  # seconds: an answer, not a hang (the stack answers a refused backend at once)
 

@@ -16,11 +16,11 @@ from openai import OpenAI
 from wyoming.event import Event
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice
 
+from fixtures.speech import SENTENCES, espeak_file, speech_file
+from fixtures.stack import LocalStack
+from fixtures.wer import word_error_rate
+from fixtures.wyoming_client import audio_of, connect, describe, read_until, synthesize
 from gateway.consent import STATEMENTS
-from tests.e2e.checks import word_error_rate
-from tests.e2e.stack import LocalStack
-from tests.fixtures.speech import SENTENCES, espeak_file, speech_file
-from tests.wyoming_server.client import audio_of, connect, describe, read_until, synthesize
 
 MAX_WER = 0.2
 WORD_SECONDS = 0.05  # an LLM writing 20 words a second

@@ -10,11 +10,11 @@ import httpx
 import pytest
 from wyoming.asr import Transcript, TranscriptChunk
 
-from tests.e2e.checks import word_error_rate
-from tests.e2e.stack import LocalStack
-from tests.fixtures.realtime import utterance
-from tests.fixtures.speech import SENTENCE, SENTENCES
-from tests.wyoming_server.client import describe, pcm_of, transcribe
+from fixtures.realtime import utterance
+from fixtures.speech import SENTENCE, SENTENCES
+from fixtures.stack import LocalStack
+from fixtures.wer import word_error_rate
+from fixtures.wyoming_client import describe, pcm_of, transcribe
 
 MAX_WER = 0.15
 
