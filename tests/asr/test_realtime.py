@@ -27,8 +27,9 @@ from websockets.exceptions import ConnectionClosed
 from fixtures.realtime import RealtimeClient, append, check_event, g711, pcm16, utterance
 from fixtures.servers import Server, run_service, wait_model_state
 from fixtures.speech import SENTENCE, SENTENCES, Engine, speech, speech_file
+from fixtures.wer import word_error_rate
 from tests.asr.conftest import asr_env, transcribe
-from tests.asr.test_transcription import MAX_WER, wer
+from tests.asr.test_transcription import MAX_WER
 from tests.metrics import added, scrape
 
 MAX_AUDIO_SECONDS = 6
@@ -82,7 +83,7 @@ async def commit_and_check(client: RealtimeClient, said: str) -> None:
     committed = await client.next("input_audio_buffer.committed")
     completed = (await completed_turns(client, 1))[0]
     assert completed["item_id"] == committed["item_id"]
-    assert wer(completed["transcript"], said) <= MAX_WER, completed["transcript"]
+    assert word_error_rate(said, completed["transcript"]) <= MAX_WER, completed["transcript"]
     assert deltas_of(client.received, committed["item_id"]) == completed["transcript"]
 
 
@@ -157,7 +158,7 @@ def test_sdk_client_two_turns_with_server_vad(rt: Server) -> None:
         completed = by_type["conversation.item.input_audio_transcription.completed"]
         assert committed["previous_item_id"] == previous
         previous = item
-        assert wer(completed["transcript"], sentence) <= MAX_WER, completed["transcript"]
+        assert word_error_rate(sentence, completed["transcript"]) <= MAX_WER, completed["transcript"]
         assert deltas_of(events, item) == completed["transcript"]  # never taken back, nothing missing
         seconds = (stopped["audio_end_ms"] - start["audio_start_ms"]) / 1000
         assert completed["usage"]["type"] == "duration" and abs(completed["usage"]["seconds"] - seconds) < 0.05
@@ -252,7 +253,7 @@ def test_g711_input(rt: Server, fmt: str, engine: Engine, sentence: str, max_wer
             return (await completed_turns(client, 1))[0]["transcript"]
 
     transcript = asyncio.run(scenario())
-    assert wer(transcript, sentence) <= max_wer, transcript
+    assert word_error_rate(sentence, transcript) <= max_wer, transcript
 
 
 def test_beta_client_gets_the_beta_shapes(rt: Server) -> None:
@@ -389,7 +390,7 @@ def test_a_turn_past_max_audio_seconds(rt: Server) -> None:
             turns = await completed_turns(client, 2)
             assert turns[0]["usage"]["seconds"] == pytest.approx(MAX_AUDIO_SECONDS, abs=0.6)
             heard = " ".join(turn["transcript"] for turn in turns)
-            assert wer(heard, " ".join(SENTENCES[:2])) <= 0.25, heard  # a word may be cut at the limit
+            assert word_error_rate(" ".join(SENTENCES[:2]), heard) <= 0.25, heard  # a word may be cut at the limit
 
     asyncio.run(scenario())
 
@@ -439,7 +440,7 @@ def test_a_client_that_vanishes_mid_turn_frees_everything(rt: Server) -> None:
     assert wait_sessions(rt, 0) == 0
     assert wait_model_state(rt, "not_loaded", 60) == "not_loaded"  # its turn's job ended, the slot is free
     response = transcribe(rt, speech_file(SENTENCE), timeout=60)
-    assert response.status_code == 200 and wer(response.json()["text"], SENTENCE) <= MAX_WER
+    assert response.status_code == 200 and word_error_rate(SENTENCE, response.json()["text"]) <= MAX_WER
 
 
 def test_other_session_types_are_refused(rt: Server) -> None:
