@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from fixtures.servers import Server, wait_until
+from fixtures.servers import Server
 from fixtures.speech import SENTENCE, SENTENCES, speech_file
+from fixtures.waiting import wait_until
 from tests.asr.conftest import transcribe
 from tests.metrics import Exposition, added, scrape
 

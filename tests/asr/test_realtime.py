@@ -27,6 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from fixtures.realtime import RealtimeClient, append, check_event, g711, pcm16, utterance
 from fixtures.servers import Server, run_service, wait_model_state
 from fixtures.speech import SENTENCE, SENTENCES, Engine, speech, speech_file
+from fixtures.waiting import wait_until
 from fixtures.wer import word_error_rate
 from tests.asr.conftest import asr_env, transcribe
 from tests.asr.test_transcription import MAX_WER
@@ -55,11 +56,8 @@ def health(server: Server) -> dict[str, Any]:
     return httpx.get(f"{server.url}/healthz").json()
 
 
-def wait_sessions(server: Server, count: int, timeout: float = 30) -> int:
-    deadline = time.monotonic() + timeout
-    while (open_now := health(server)["realtime_sessions"]) != count and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return open_now
+def wait_sessions(server: Server, count: int, timeout: float = 30) -> None:
+    wait_until(lambda: health(server)["realtime_sessions"] == count, timeout, f"{count} open realtime session(s)")
 
 
 async def completed_turns(client: RealtimeClient, count: int) -> list[dict[str, Any]]:
@@ -216,11 +214,12 @@ def test_a_commit_in_the_silence_after_speech_reuses_the_pass_made_in_that_silen
             await client.next("session.updated")
             await client.stream(audio)
             await client.next("input_audio_buffer.speech_started")
+
             # the pass over the speech and the start of the silence (the worker logs it once done)
-            deadline = time.monotonic() + 120
-            while not any(seconds >= speech_ends for seconds in passes(rt, session_id)):
-                assert time.monotonic() < deadline, rt.log()[-3000:]
-                await asyncio.sleep(0.05)
+            def passed() -> bool:
+                return any(seconds >= speech_ends for seconds in passes(rt, session_id))
+
+            await asyncio.to_thread(wait_until, passed, 120, "a pass over the speech and the start of the silence")
             before = passes(rt, session_id)
             await commit_and_check(client, SENTENCE)
             assert passes(rt, session_id) == before  # no pass after the commit
@@ -410,14 +409,14 @@ def test_sessions_are_bounded_and_keep_the_model_loaded(rt: Server) -> None:
                 with pytest.raises(ConnectionClosed):
                     await third.recv(10)
                 assert third.ws.close_code == 1013
-            assert await asyncio.to_thread(wait_model_state, rt, "ready", 60) == "ready"
+            await asyncio.to_thread(wait_model_state, rt, "ready", 60)
             await asyncio.sleep(1.0)
             assert health(rt)["model"] == "ready"  # between turns, with nothing to transcribe
             assert health(rt)["realtime_sessions"] == 2
             assert scrape(rt.url).value("speech_realtime_sessions", service="asr") == 2
-        assert await asyncio.to_thread(wait_sessions, rt, 0) == 0
+        await asyncio.to_thread(wait_sessions, rt, 0)
         assert scrape(rt.url).value("speech_realtime_sessions", service="asr") == 0
-        assert await asyncio.to_thread(wait_model_state, rt, "not_loaded", 30) == "not_loaded"
+        await asyncio.to_thread(wait_model_state, rt, "not_loaded", 30)
         async with RealtimeClient(ws_url(rt)) as again:  # a slot is free again
             await again.next("session.created")
 
@@ -437,8 +436,8 @@ def test_a_client_that_vanishes_mid_turn_frees_everything(rt: Server) -> None:
             client.ws.transport.abort()  # gone without a close frame, while its turn is transcribed
 
     asyncio.run(scenario())
-    assert wait_sessions(rt, 0) == 0
-    assert wait_model_state(rt, "not_loaded", 60) == "not_loaded"  # its turn's job ended, the slot is free
+    wait_sessions(rt, 0)
+    wait_model_state(rt, "not_loaded", 60)  # its turn's job ended, the slot is free
     response = transcribe(rt, speech_file(SENTENCE), timeout=60)
     assert response.status_code == 200 and word_error_rate(SENTENCE, response.json()["text"]) <= MAX_WER
 
@@ -499,4 +498,4 @@ def test_a_session_ends_at_its_maximum_duration(tmp_path: Path) -> None:
 
     with run_service("asr", env, tmp_dir=tmp_path) as server:
         asyncio.run(scenario(server))
-        assert wait_sessions(server, 0) == 0
+        wait_sessions(server, 0)

@@ -14,6 +14,7 @@ import pytest
 
 from common.errors import APIError
 from common.lifecycle import Cancelled, ModelRuntime
+from fixtures.waiting import wait_until
 
 
 def runtime(ttl: float = 0.0, max_queue: int = 4, max_wait: float = 5.0) -> ModelRuntime:
@@ -56,10 +57,7 @@ def test_ttl_keeps_model_warm_then_unloads_when_idle() -> None:
         assert loads == 1 and rt.state == "ready"
         await asyncio.sleep(0.6)
         assert rt.loaded == []  # dropped once idle for the TTL ...
-        deadline = time.monotonic() + 10
-        while rt.state != "not_loaded" and time.monotonic() < deadline:  # ... its memory freed in a thread
-            await asyncio.sleep(0.05)
-        assert rt.state == "not_loaded"
+        await asyncio.to_thread(wait_until, lambda: rt.state == "not_loaded", 10)  # ... its memory freed in a thread
         await rt.close()
 
     asyncio.run(scenario())
@@ -85,11 +83,9 @@ def test_kept_loaded_keeps_models_between_sessions_then_ttl_zero_unloads() -> No
                 assert rt.state == "ready" and rt.loaded == ["m"]
             await asyncio.sleep(0.05)
             assert rt.loaded == ["m"]
-        for _ in range(200):  # unloading frees memory in a thread: poll for the end state
-            if rt.state == "not_loaded":
-                break
-            await asyncio.sleep(0.01)
-        assert loads == 1 and rt.loaded == [] and rt.state == "not_loaded"
+        # Unloading frees memory in a thread: poll for the end state.
+        await asyncio.to_thread(wait_until, lambda: rt.state == "not_loaded", 2)
+        assert loads == 1 and rt.loaded == []
 
     asyncio.run(scenario())
 
@@ -112,11 +108,8 @@ def test_kept_loaded_never_unloads_under_a_running_inference() -> None:
             await started.wait()
         await task  # the holder left while it ran: the model stayed until the request ended
         assert during == [["m"]]
-        for _ in range(200):
-            if rt.state == "not_loaded":
-                break
-            await asyncio.sleep(0.01)
-        assert rt.loaded == [] and rt.state == "not_loaded"
+        await asyncio.to_thread(wait_until, lambda: rt.state == "not_loaded", 2)
+        assert rt.loaded == []
 
     asyncio.run(scenario())
 

@@ -19,6 +19,7 @@ from openai import AsyncOpenAI
 from fixtures.realtime import append, check_event, pcm16, utterance
 from fixtures.speech import SENTENCE, SENTENCES
 from fixtures.stack import LocalStack
+from fixtures.waiting import wait_until
 from fixtures.wer import word_error_rate
 
 BEFORE, AFTER = 1.0, 1.5
@@ -53,9 +54,7 @@ def test_words_arrive_while_the_speaker_is_still_speaking(embedded_stack: LocalS
             # The session loads the model when it opens, and a model's first inference is slow
             # (buffers, kernels): a first turn, sent at once, gets both out of the way. This test
             # is about the turns after it.
-            async with httpx.AsyncClient() as http:
-                while (await http.get(asr_health)).json()["model"] != "ready":
-                    await asyncio.sleep(0.1)
+            await asyncio.to_thread(wait_until, lambda: httpx.get(asr_health).json()["model"] == "ready", 120)
             warm_up, warm_rate = utterance(SENTENCE, before=0.2, after=0.8)
             await connection.input_audio_buffer.append(audio=append(pcm16(warm_up, warm_rate))["audio"])
             while (await receive())["type"] != "conversation.item.input_audio_transcription.completed":

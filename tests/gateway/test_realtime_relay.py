@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from fixtures.servers import Server, run_service
+from fixtures.waiting import wait_until
 from tests.gateway.conftest import FakeControl
 
 KEY = "sk-realtime-test"
@@ -94,10 +94,8 @@ def test_client_close_reaches_the_backend(gateway: Server, backend: FakeControl)
             await ws.close(4002, "bye")
 
     asyncio.run(scenario())
-    deadline = time.monotonic() + 10
-    while "client_close" not in (records := backend.requests())[-1] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert records[-1]["client_close"] == 4002
+    close_code = wait_until(lambda: backend.requests()[-1].get("client_close"), 10, "the backend to see the close")
+    assert close_code == 4002
 
 
 def test_a_client_that_stops_reading_holds_the_backend_back(gateway: Server, backend: FakeControl) -> None:
@@ -106,25 +104,26 @@ def test_a_client_that_stops_reading_holds_the_backend_back(gateway: Server, bac
     random bytes, so compression cannot make them small."""
     frame = 256 * 1024
 
-    def flooded() -> int:
-        return httpx.get(f"{backend.url}/_flood").json()["bytes"]
+    counts: list[int] = []
+
+    def stalled() -> int | None:
+        """The bytes the backend got out, once that count stays the same for a second."""
+        counts.append(httpx.get(f"{backend.url}/_flood").json()["bytes"])
+        return counts[-1] if counts[-2:-1] == counts[-1:] else None
 
     async def scenario() -> int:
         async with connect(ws_url(gateway), max_size=None) as ws:
             await hello(ws)
             await ws.send(f"flood:{frame}")
-            stalled, deadline = -1, time.monotonic() + 20
-            while (sent := flooded()) != stalled and time.monotonic() < deadline:  # the client reads nothing
-                stalled = sent
-                await asyncio.sleep(1.0)
-            assert sent == stalled, "the backend kept sending while nobody read"
+            # The client reads nothing: the backend must come to a stop.
+            held = await asyncio.to_thread(wait_until, stalled, 20, "the backend to be held back", interval=1.0)
             received = 0
-            while received < stalled:  # reading again lets it go on
+            while received < held:  # reading again lets it go on
                 received += len(await asyncio.wait_for(ws.recv(), 10))
-            return stalled
+            return held
 
-    stalled = asyncio.run(scenario())
-    assert 0 < stalled < 64 * 1024 * 1024, f"{stalled / 2**20:.1f} MiB went out before the backend was held back"
+    held = asyncio.run(scenario())
+    assert 0 < held < 64 * 1024 * 1024, f"{held / 2**20:.1f} MiB went out before the backend was held back"
 
 
 @pytest.mark.parametrize(

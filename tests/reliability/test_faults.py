@@ -19,6 +19,7 @@ import pytest
 
 from fixtures.load import audio_seconds, long_input, synthesize, transcribe
 from fixtures.servers import Server, run_service
+from fixtures.waiting import wait_until
 from tests.reliability.client import assert_envelope
 from tests.reliability.conftest import BACKEND_TIMEOUT_SECONDS, FakeControl, fake_gateway_env
 from tests.reliability.procs import Service, start_service
@@ -55,10 +56,8 @@ def _long_synthesis(url: str, sentences: int = 40) -> httpx.Response:
         return synthesize(client, url, input=long_input(sentences))
 
 
-def _after_tts_started(tts: Service, seconds: float = 1.5) -> None:
-    deadline = time.monotonic() + 30
-    while "speaking" not in tts.log().rsplit("POST /v1/audio/speech", 1)[-1] and time.monotonic() < deadline:
-        time.sleep(0.05)
+def _after_tts_started(tts: Service, since: int, seconds: float = 1.5) -> None:
+    tts.wait_for_log("speaking", timeout=30, since=since)
     time.sleep(seconds)
 
 
@@ -66,8 +65,9 @@ def test_backend_killed_mid_request_is_502_then_recovers(tts: Service, gateway: 
     with httpx.Client(timeout=120) as client:
         assert synthesize(client, gateway.url).status_code == 200  # model loaded
     with ThreadPoolExecutor(1) as pool:
+        mark = len(tts.log())
         pending = pool.submit(_long_synthesis, gateway.url)
-        _after_tts_started(tts)
+        _after_tts_started(tts, mark)
         tts.kill()
         response = pending.result(timeout=30)
     assert_envelope(response, 502, "backend_unreachable")
@@ -81,8 +81,9 @@ def test_backend_killed_mid_request_is_502_then_recovers(tts: Service, gateway: 
 def test_sigterm_drains_the_request_in_flight(tts: Service, gateway: Server) -> None:
     """Docker/Kubernetes stop: the synthesis running when SIGTERM arrives still completes."""
     with ThreadPoolExecutor(1) as pool:
+        mark = len(tts.log())
         pending = pool.submit(_long_synthesis, gateway.url, 12)  # well within the 30 s drain
-        _after_tts_started(tts, 0.5)
+        _after_tts_started(tts, mark, 0.5)
         tts.terminate()
         response = pending.result(timeout=120)
         assert response.status_code == 200 and audio_seconds(response.content) > 10
@@ -146,9 +147,7 @@ def test_fake_backend_killed_mid_upload_is_502_then_recovers(fake: Service, back
     backend.mode("sleep", seconds="20")
     with ThreadPoolExecutor(1) as pool, httpx.Client(timeout=30) as client:
         pending = pool.submit(transcribe, client, fake_gateway.url)
-        deadline = time.monotonic() + 10
-        while not backend.requests() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(backend.requests, 10, "the transcription to reach the backend")
         fake.kill()
         response = pending.result(timeout=30)
         assert_envelope(response, 502, "backend_unreachable")

@@ -23,6 +23,7 @@ from fixtures.load import (
     transcription_is_right,
 )
 from fixtures.speech import SENTENCE, SENTENCES, speech_file
+from fixtures.waiting import wait_until
 from tests.reliability.client import RawClient, assert_envelope, multipart
 from tests.reliability.conftest import QUEUE, Stack
 
@@ -32,10 +33,10 @@ RSS_SLACK_BYTES = 40 * 1024**2
 
 
 def wait_clean(stack: Stack, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while (left := stack.leftovers()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not left, f"temporary files left behind: {left}"
+    try:
+        wait_until(lambda: not stack.leftovers(), timeout, "every temporary file to be removed", interval=0.1)
+    except AssertionError as late:
+        raise AssertionError(f"{late}; left behind: {stack.leftovers()}") from None
 
 
 def burst(send, count: int = BURST) -> list[httpx.Response]:  # type: ignore[no-untyped-def]

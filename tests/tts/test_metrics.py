@@ -3,7 +3,8 @@ seconds of audio it made, the request's compute time, the model kind it loaded."
 
 from __future__ import annotations
 
-from fixtures.servers import Server, wait_until
+from fixtures.servers import Server
+from fixtures.waiting import wait_until
 from tests.metrics import Exposition, added, scrape
 from tests.tts.helpers import PCM_RATE, speak
 

@@ -26,6 +26,7 @@ from fixtures.realtime import utterance
 from fixtures.servers import REPO, free_port, stop
 from fixtures.speech import SENTENCE, speech_file
 from fixtures.stack import LocalStack
+from fixtures.waiting import wait_until
 from fixtures.wyoming_client import connect, describe, pcm_of, synthesize, transcribe
 from tests.gateway.flaky_proxy import flaky_proxy
 
@@ -93,10 +94,12 @@ def wyoming_server(gateway_url: str, tmp_path: Path, **settings: str) -> Iterato
         process = subprocess.Popen([sys.executable, "-m", "wyoming_server"], cwd=REPO, env=env, stdout=log,
                                    stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while not _listening(port):
-            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "wyoming.log").read_text()
-            time.sleep(0.1)
+
+        def listening() -> bool:
+            assert process.poll() is None, (tmp_path / "wyoming.log").read_text()
+            return _listening(port)
+
+        wait_until(listening, 60, f"the Wyoming server to listen on port {port}", interval=0.1)
         yield port
     finally:
         stop(process)
