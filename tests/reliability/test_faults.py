@@ -19,6 +19,7 @@ import pytest
 
 from fixtures.load import audio_seconds, long_input, synthesize, transcribe
 from fixtures.servers import Server, run_service
+from fixtures.speech import SENTENCE, speech_file
 from fixtures.waiting import wait_until
 from tests.reliability.client import assert_envelope
 from tests.reliability.conftest import BACKEND_TIMEOUT_SECONDS, FakeControl, fake_gateway_env
@@ -131,12 +132,13 @@ def hanging_gateway(silent_backend: str, work_dir: Path, spool: Path) -> Iterato
 
 @pytest.mark.parametrize("route", ["speech", "transcription"])
 def test_hanging_backend_is_504_within_the_timeout(hanging_gateway: Server, route: str) -> None:
+    clip = speech_file(SENTENCE, "mp3")  # made (and cached) before the clock starts
     started = time.monotonic()
     with httpx.Client(timeout=30) as client:
         if route == "speech":
             response = synthesize(client, hanging_gateway.url)
         else:
-            response = transcribe(client, hanging_gateway.url)
+            response = transcribe(client, hanging_gateway.url, clip)
     assert_envelope(response, 504, "backend_timeout")
     assert time.monotonic() - started < BACKEND_TIMEOUT_SECONDS + 3
 
