@@ -410,8 +410,8 @@ def test_sessions_are_bounded_and_keep_the_model_loaded(rt: Server) -> None:
                     await third.recv(10)
                 assert third.ws.close_code == 1013
             await asyncio.to_thread(wait_model_state, rt, "ready", 60)
-            await asyncio.sleep(1.0)
-            assert health(rt)["model"] == "ready"  # between turns, with nothing to transcribe
+            await asyncio.sleep(1.0)  # a second between turns, with nothing to transcribe: what is tested
+            assert health(rt)["model"] == "ready"
             assert health(rt)["realtime_sessions"] == 2
             assert scrape(rt.url).value("speech_realtime_sessions", service="asr") == 2
         await asyncio.to_thread(wait_sessions, rt, 0)

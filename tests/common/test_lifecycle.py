@@ -55,8 +55,7 @@ def test_ttl_keeps_model_warm_then_unloads_when_idle() -> None:
             async with rt.session(task="test") as session:
                 await session.model("m", load, setting="MODEL")
         assert loads == 1 and rt.state == "ready"
-        await asyncio.sleep(0.6)
-        assert rt.loaded == []  # dropped once idle for the TTL ...
+        await asyncio.to_thread(wait_until, lambda: rt.loaded == [], 5)  # dropped once idle for the TTL ...
         await asyncio.to_thread(wait_until, lambda: rt.state == "not_loaded", 10)  # ... its memory freed in a thread
         await rt.close()
 
@@ -81,7 +80,7 @@ def test_kept_loaded_keeps_models_between_sessions_then_ttl_zero_unloads() -> No
                 async with rt.session(task="test") as session:
                     await session.model("m", load, setting="MODEL")
                 assert rt.state == "ready" and rt.loaded == ["m"]
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # a moment with no session: the holder alone keeps the model
             assert rt.loaded == ["m"]
         # Unloading frees memory in a thread: poll for the end state.
         await asyncio.to_thread(wait_until, lambda: rt.state == "not_loaded", 2)
@@ -100,7 +99,7 @@ def test_kept_loaded_never_unloads_under_a_running_inference() -> None:
             async with rt.session(task="test") as session:
                 await session.model("m", object, setting="MODEL")
                 started.set()
-                await session.run(time.sleep, 0.3)
+                await session.run(time.sleep, 0.3)  # the inference
                 during.append(rt.loaded)
 
         async with rt.kept_loaded():
@@ -124,7 +123,7 @@ def test_one_inference_at_a_time_and_queue_overflow_is_429() -> None:
             nonlocal running, peak
             running += 1
             peak = max(peak, running)
-            time.sleep(0.2)
+            time.sleep(0.2)  # the inference
             running -= 1
 
         async def request() -> str:
@@ -147,13 +146,15 @@ def test_one_inference_at_a_time_and_queue_overflow_is_429() -> None:
 def test_waiting_longer_than_max_wait_is_429() -> None:
     async def scenario() -> None:
         rt = runtime(max_queue=5, max_wait=0.2)
+        holding = asyncio.Event()
 
         async def hold() -> None:
             async with rt.session(task="test") as session:
-                await session.run(time.sleep, 0.6)
+                holding.set()
+                await session.run(time.sleep, 0.6)  # an inference longer than max_wait
 
         holder = asyncio.create_task(hold())
-        await asyncio.sleep(0.05)
+        await holding.wait()
         with pytest.raises(APIError) as caught:
             async with rt.session(task="test"):
                 pass
@@ -167,11 +168,12 @@ def test_waiting_longer_than_max_wait_is_429() -> None:
 def test_cancelled_request_stops_work_and_frees_the_slot() -> None:
     async def scenario() -> None:
         rt = runtime()
-        stopped = threading.Event()
+        working, stopped = threading.Event(), threading.Event()
 
         def long_work(token_holder: list) -> None:
             token = token_holder[0]
-            for _ in range(200):
+            working.set()
+            for _ in range(200):  # an inference that checks its cancel token between steps
                 if token.cancelled:
                     stopped.set()
                     raise Cancelled()
@@ -182,7 +184,7 @@ def test_cancelled_request_stops_work_and_frees_the_slot() -> None:
                 await session.run(long_work, [session.token])
 
         task = asyncio.create_task(request())
-        await asyncio.sleep(0.1)
+        assert await asyncio.to_thread(working.wait, 5)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -66,6 +66,7 @@ def test_words_arrive_while_the_speaker_is_still_speaking(embedded_stack: LocalS
             async def microphone() -> None:
                 for index, offset in enumerate(range(0, len(audio), CHUNK)):
                     await connection.input_audio_buffer.append(audio=append(audio[offset : offset + CHUNK])["audio"])
+                    # A speaker's pace, which is what is tested: the next 100 ms once they are spoken.
                     await asyncio.sleep(max(0.0, started + (index + 1) * 0.1 - time.monotonic()))
 
             sending = asyncio.create_task(microphone())

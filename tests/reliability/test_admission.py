@@ -12,6 +12,7 @@ from typing import Any
 
 from common.disconnect import ClientGone
 from common.lifecycle import ModelRuntime
+from fixtures.waiting import wait_until
 
 
 class Client:
@@ -31,10 +32,11 @@ class Client:
 def test_a_client_that_leaves_the_queue_frees_its_place() -> None:
     async def scenario() -> None:
         rt = ModelRuntime(ttl_seconds=0, max_queue=1, max_wait_seconds=30, service="test")
-        release = asyncio.Event()
+        holding, release = asyncio.Event(), asyncio.Event()
 
         async def hold() -> None:
             async with rt.session(task="test"):
+                holding.set()
                 await release.wait()
 
         async def wait_in_line(client: Client) -> str:
@@ -45,18 +47,17 @@ def test_a_client_that_leaves_the_queue_frees_its_place() -> None:
                 return "left"
 
         running = asyncio.create_task(hold())
-        await asyncio.sleep(0.01)
+        await holding.wait()
         leaving = Client()
         queued = asyncio.create_task(wait_in_line(leaving))
-        await asyncio.sleep(0.01)
-        assert rt.queued == 1
+        await asyncio.to_thread(wait_until, lambda: rt.queued == 1, 5)
         leaving.leave()
         assert await asyncio.wait_for(queued, 1) == "left"
         assert rt.queued == 0
         # The queue (size 1) has room again while the slot is still busy.
         staying = asyncio.create_task(wait_in_line(Client()))
-        await asyncio.sleep(0.01)
-        assert rt.queued == 1 and not staying.done()
+        await asyncio.to_thread(wait_until, lambda: rt.queued == 1, 5)
+        assert not staying.done()
         release.set()
         await running
         assert await asyncio.wait_for(staying, 1) == "admitted"
@@ -77,6 +78,7 @@ def test_leaving_at_the_moment_the_slot_frees_never_leaks_it() -> None:
                 async with rt.session(task="test"):
                     await release.wait()
 
+            # Each asyncio.sleep(0) lets the other tasks run one step: where they are is what is varied.
             running = asyncio.create_task(hold())
             await asyncio.sleep(0)
             client = Client()

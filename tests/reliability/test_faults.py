@@ -57,18 +57,13 @@ def _long_synthesis(url: str, sentences: int = 40) -> httpx.Response:
         return synthesize(client, url, input=long_input(sentences))
 
 
-def _after_tts_started(tts: Service, since: int, seconds: float = 1.5) -> None:
-    tts.wait_for_log("speaking", timeout=30, since=since)
-    time.sleep(seconds)
-
-
 def test_backend_killed_mid_request_is_502_then_recovers(tts: Service, gateway: Server) -> None:
     with httpx.Client(timeout=120) as client:
         assert synthesize(client, gateway.url).status_code == 200  # model loaded
     with ThreadPoolExecutor(1) as pool:
         mark = len(tts.log())
         pending = pool.submit(_long_synthesis, gateway.url)
-        _after_tts_started(tts, mark)
+        tts.wait_for_log("speaking", timeout=30, since=mark)  # the synthesis runs
         tts.kill()
         response = pending.result(timeout=30)
     assert_envelope(response, 502, "backend_unreachable")
@@ -84,7 +79,7 @@ def test_sigterm_drains_the_request_in_flight(tts: Service, gateway: Server) -> 
     with ThreadPoolExecutor(1) as pool:
         mark = len(tts.log())
         pending = pool.submit(_long_synthesis, gateway.url, 12)  # well within the 30 s drain
-        _after_tts_started(tts, mark, 0.5)
+        tts.wait_for_log("speaking", timeout=30, since=mark)  # the synthesis runs
         tts.terminate()
         response = pending.result(timeout=120)
         assert response.status_code == 200 and audio_seconds(response.content) > 10
@@ -103,7 +98,7 @@ def test_gateway_sigterm_drains_the_request_in_flight(fake: Service, backend: Fa
         with ThreadPoolExecutor(1) as pool:
             request = {"model": "tts-1", "input": "Hi.", "voice": "alloy"}
             pending = pool.submit(httpx.post, f"{service.url}/v1/audio/speech", json=request, timeout=30)
-            time.sleep(0.5)
+            wait_until(backend.requests, 10, "the request to reach the backend")  # in flight
             service.terminate()
             response = pending.result(timeout=30)
         assert response.status_code == 200 and response.content.startswith(b"RIFF")
