@@ -9,6 +9,8 @@
 
 Both keep models warm (MODEL_TTL_SECONDS) so each loads once; the lifecycle is tested per service.
 Both run the Wyoming server too (WYOMING_PORT), a light process the Wyoming tests drive.
+
+Async tests (``pytest.mark.anyio``: anyio's pytest plugin) run on asyncio (``anyio_backend``).
 """
 
 from __future__ import annotations
@@ -45,3 +47,9 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSt
     env = {**WARM, "VOICES_DIR": str(tmp_path_factory.mktemp("embedded-voices"))}  # not the user's own folder
     with local_stack(env, log_path=log_path, wyoming=True) as stack:
         yield stack
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """asyncio, what the services and their clients (httpx, websockets, the OpenAI SDK) run on."""
+    return "asyncio"
