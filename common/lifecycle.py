@@ -201,6 +201,8 @@ class Session:
         # while the worker still runs.
         with anyio.CancelScope(shield=True):
             await asyncio.wait({running})
+        if not running.cancelled():
+            running.exception()  # read: how stopped work ended no longer matters, and unread it is logged as an error
 
 
 class ModelRuntime:

@@ -148,7 +148,7 @@ up() {
     exit 1
   fi
   log "stack healthy in $((SECONDS - started)) s"
-  PYTHONPATH=. .venv/bin/python scripts/compose_smoke.py  # PYTHONPATH: it shares the tests' checks
+  PYTHONPATH=. .venv/bin/python scripts/compose_smoke.py  # PYTHONPATH: it imports fixtures/
 }
 
 down() {

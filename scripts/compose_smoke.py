@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.checks import word_error_rate  # the tests' WER: lower-cased, punctuation removed
+from fixtures.wer import word_error_rate  # the tests' WER: lower-cased, punctuation removed
 
 GATEWAY = "http://127.0.0.1:5148"
 PUBLISHED_PORT = 5148
@@ -433,8 +433,8 @@ def stop_lets_a_running_transcription_finish() -> str:
 
 
 def consent(statement: str | None = None) -> httpx.Response:
+    from fixtures.speech import espeak_file
     from gateway.consent import STATEMENTS
-    from tests.fixtures.speech import espeak_file
 
     recording = espeak_file(statement or STATEMENTS["en"]).read_bytes()
     return client.post(
@@ -451,7 +451,7 @@ def restart(service: str) -> float:
 
 @check("gateway", "asr", "coqui-tts")
 def voice_consent_is_checked_by_the_asr() -> str:
-    from tests.conformance.schemas import validate
+    from fixtures.conformance.schemas import validate
 
     accepted = consent()
     expect(accepted.status_code == 200, f"consent: {accepted.status_code} {accepted.text[:300]}")
@@ -477,9 +477,9 @@ def voice_consent_is_checked_by_the_asr() -> str:
 
 @check("gateway", "asr", "coqui-tts")
 def cloning_with_xtts() -> str:
-    from tests.conformance.schemas import validate
-    from tests.fixtures.speech import speech_file
-    from tests.fixtures.tiny_xtts import build_tiny_xtts
+    from fixtures.conformance.schemas import validate
+    from fixtures.speech import speech_file
+    from fixtures.tiny_xtts import build_tiny_xtts
 
     model = Path(os.environ["COQUI_CACHE_PATH"]) / "tiny-xtts"
     if not (model / "config.json").is_file():
@@ -544,7 +544,7 @@ def wyoming_server_of_the_profile() -> str:
     from wyoming.asr import Transcript
     from wyoming.tts import SynthesizeVoice
 
-    from tests.wyoming_server.client import audio_of, describe, synthesize, transcribe
+    from fixtures.wyoming_client import audio_of, describe, synthesize, transcribe
 
     profile = ("--profile", "wyoming")
     started = time.monotonic()

@@ -33,10 +33,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.stack import local_stack
-from tests.fixtures import asr_models
-from tests.fixtures.speech import MORE_SENTENCES, SENTENCES, decode, speech_file
-from tests.servers import run_service
+from fixtures import asr_models
+from fixtures.servers import run_service
+from fixtures.speech import MORE_SENTENCES, SENTENCES, decode, speech_file
+from fixtures.stack import local_stack
 
 TARGET = 1.15
 QUICK_START_TARGET = 1.2

@@ -46,9 +46,9 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.fixtures.asr_models import tiny_en_path
-from tests.fixtures.speech import SENTENCES, speech_file
-from tests.servers import free_port, run_service, stop, wait_healthy
+from fixtures.asr_models import tiny_en_path
+from fixtures.servers import free_port, run_service, stop, wait_healthy
+from fixtures.speech import SENTENCES, speech_file
 
 MB = 1024 * 1024
 ADDED_P50_LIMIT_MS = 2.0

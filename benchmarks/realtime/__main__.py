@@ -37,10 +37,10 @@ from typing import Any
 import numpy as np
 
 from asr.realtime.audio_input import InputDecoder, to_float
-from tests.fixtures import asr_models
-from tests.fixtures.realtime import append, pcm16, utterance
-from tests.fixtures.speech import SENTENCES
-from tests.servers import run_service
+from fixtures import asr_models
+from fixtures.realtime import append, pcm16, utterance
+from fixtures.servers import run_service
+from fixtures.speech import SENTENCES
 
 TARGET = 1.2
 BEFORE, AFTER = 1.0, 1.5

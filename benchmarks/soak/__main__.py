@@ -25,10 +25,10 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.fixtures.asr_models import tiny_en_path
-from tests.fixtures.speech import SENTENCE, SENTENCES, speech_file
-from tests.reliability.load import audio_seconds, long_input, transcription_is_right
-from tests.servers import Server, run_service
+from fixtures.asr_models import tiny_en_path
+from fixtures.load import audio_seconds, long_input, transcription_is_right
+from fixtures.servers import Server, run_service
+from fixtures.speech import SENTENCE, SENTENCES, speech_file
 
 SAMPLE_SECONDS = 5.0
 

@@ -1,6 +1,6 @@
 """TTS benchmark, one command: ``python -m benchmarks.tts [--repeat N] [--engines coqui,piper]``.
 
-On the tiny random XTTS checkpoint (tests/fixtures/tiny_xtts.py; its audio is noise but every
+On the tiny random XTTS checkpoint (fixtures/tiny_xtts.py; its audio is noise but every
 code path is real) and on the embedded Piper voice, through a real service on loopback:
 
 1. time to first byte vs total time for a 10-sentence input, with and without ``stream=true``;
@@ -23,8 +23,8 @@ import numpy as np
 
 from common.api_types import SPEECH_FORMATS
 from coqui_tts.encode import AudioEncoder
-from tests.fixtures.tiny_xtts import build_tiny_xtts
-from tests.servers import Server, run_service
+from fixtures.servers import Server, run_service
+from fixtures.tiny_xtts import build_tiny_xtts
 
 TEN_SENTENCES = " ".join(
     f"This is sentence number {word}, spoken to measure streaming."

@@ -43,12 +43,12 @@ from wyoming.event import Event
 from wyoming.info import Describe
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
-from tests.e2e.checks import word_error_rate
-from tests.e2e.stack import local_stack
-from tests.fixtures import asr_models
-from tests.fixtures.realtime import utterance
-from tests.fixtures.speech import SENTENCES
-from tests.servers import REPO, free_port
+from fixtures import asr_models
+from fixtures.realtime import utterance
+from fixtures.servers import REPO, free_port
+from fixtures.speech import SENTENCES
+from fixtures.stack import local_stack
+from fixtures.wer import word_error_rate
 
 PEERS = REPO / "var" / "wyoming-peers"
 PEER_PINS = ("wyoming-faster-whisper==3.8.1", "wyoming-piper==2.5.2")

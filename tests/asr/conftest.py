@@ -2,7 +2,7 @@
 
 Models load once per test session: ``asr`` (the plain service as the quick start runs it: no
 alignment model configured, models kept warm) and ``chunked_asr`` (tiny chunks, the tiny aligner
-of tests/fixtures/asr_models.py as WHISPERX_ALIGN_MODEL, pyannote replaced by the documented
+of fixtures/asr_models.py as WHISPERX_ALIGN_MODEL, pyannote replaced by the documented
 stand-in) serve most tests; the lifecycle tests start their own servers with MODEL_TTL_SECONDS=0.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fixtures import asr_models
-from tests.servers import Server, run_service
+from fixtures import asr_models
+from fixtures.servers import Server, run_service
 
 CHUNK_SECONDS = 10.0
 CHUNK_OVERLAP_SECONDS = 3.0

@@ -1,7 +1,7 @@
 """advanced=true: WhisperX alignment and diarization, and long audio in chunks.
 
 What cannot exist offline is replaced by local stand-ins built through the same libraries:
-- alignment weights: a tiny randomly initialised Wav2Vec2ForCTC (tests/fixtures/asr_models.py)
+- alignment weights: a tiny randomly initialised Wav2Vec2ForCTC (fixtures/asr_models.py)
   runs WhisperX's real alignment; its word times are real CTC alignments of an untrained model,
   so tests check their shape and order, not where each word really is;
 - the pyannote pipeline (gated on the hub): the loudness-based stand-in in
@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import collections
 import json
-import re
 
 import pytest
 
+from fixtures.servers import Server
+from fixtures.speech import MORE_SENTENCES, SENTENCES, conversation_file, decode, speech_file, transcript_of
+from fixtures.wer import word_error_rate, words
 from tests.asr.conftest import CHUNK_SECONDS, transcribe
-from tests.asr.test_transcription import MAX_WER, assert_monotonic, wer
-from tests.fixtures.speech import MORE_SENTENCES, SENTENCES, conversation_file, decode, speech_file, transcript_of
-from tests.servers import Server
+from tests.asr.test_transcription import MAX_WER, assert_monotonic
 
 CLIP = SENTENCES[:2]
 LONG = SENTENCES + MORE_SENTENCES  # ~28-30 s: four 10 s chunks with 3 s overlaps
@@ -37,7 +37,7 @@ def test_advanced_without_diarization_has_aligned_words(chunked_asr: Server) -> 
     assert set(body) == {"text", "language", "segments", "usage"}  # no speaker keys when not diarized
     assert body["usage"] == {"type": "duration", "seconds": pytest.approx(6.4, abs=0.2)}
     assert body["language"] == "en"
-    assert wer(body["text"], transcript_of(CLIP)) <= MAX_WER
+    assert word_error_rate(transcript_of(CLIP), body["text"]) <= MAX_WER
     for index, segment in enumerate(body["segments"]):
         assert set(segment) == {"id", "start", "end", "text", "words"}
         assert segment["id"] == index
@@ -63,7 +63,7 @@ def test_diarized_json_has_openai_shape(chunked_asr: Server) -> None:
     assert set(body) == {"task", "duration", "text", "segments", "usage"}
     assert body["usage"] == {"type": "duration", "seconds": body["duration"]}
     assert body["task"] == "transcribe"
-    assert wer(body["text"], transcript_of(CLIP)) <= MAX_WER
+    assert word_error_rate(transcript_of(CLIP), body["text"]) <= MAX_WER
     for index, segment in enumerate(body["segments"]):
         assert segment["type"] == "transcript.text.segment"
         assert segment["id"] == f"seg_{index}"
@@ -108,7 +108,7 @@ def test_speakers_stay_consistent_across_chunks(chunked_asr: Server) -> None:
     body = transcribe(chunked_asr, conversation_file(DIALOGUE, pause=DIALOGUE_PAUSE), advanced="true").json()
     assert _speakers_by_sentence(body, DIALOGUE) == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_00"]
     assert body["speakers"] == ["SPEAKER_00", "SPEAKER_01"]
-    assert wer(body["text"], transcript_of(DIALOGUE)) <= MAX_WER
+    assert word_error_rate(transcript_of(DIALOGUE), body["text"]) <= MAX_WER
 
 
 def test_speaker_silent_in_an_overlap_is_matched_by_voice(chunked_asr: Server) -> None:
@@ -119,8 +119,8 @@ def test_speaker_silent_in_an_overlap_is_matched_by_voice(chunked_asr: Server) -
 
 
 def _trigrams(text: str) -> collections.Counter[tuple[str, ...]]:
-    words = re.findall(r"[a-z']+", text.lower())
-    return collections.Counter(zip(words, words[1:], words[2:], strict=False))
+    said = words(text)
+    return collections.Counter(zip(said, said[1:], said[2:], strict=False))
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -140,7 +140,7 @@ def test_long_audio_in_chunks_keeps_every_word_once(chunked_asr: Server, stream:
         assert body["segments"][-1]["end"] > 2 * CHUNK_SECONDS  # times are shifted to the whole file
         text = body["text"]
     reference = transcript_of(LONG)
-    assert wer(text, reference) <= MAX_WER, text
+    assert word_error_rate(reference, text) <= MAX_WER, text
     # No duplicated overlap: no run of three words is heard more often than it was said.
     said, heard = _trigrams(reference), _trigrams(text)
     assert {t: n for t, n in heard.items() if n > said.get(t, 1)} == {}

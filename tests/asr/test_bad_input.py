@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fixtures.servers import Server
+from fixtures.speech import SENTENCE, speech_file
 from tests.asr.conftest import spooled_uploads, transcribe
-from tests.fixtures.speech import SENTENCE, speech_file
-from tests.servers import Server
 
 
 @pytest.fixture(autouse=True)

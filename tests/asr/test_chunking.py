@@ -10,7 +10,7 @@ import pytest
 from asr import audio, chunking
 from asr.chunking import SpeakerLabels, Turn
 from common.errors import APIError
-from tests.fixtures.speech import SENTENCES, decode, encode, speech_file
+from fixtures.speech import SENTENCES, decode, encode, speech_file
 
 
 def test_short_audio_is_one_window_identical_to_decoding_whole() -> None:

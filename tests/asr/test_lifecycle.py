@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from fixtures import asr_models
+from fixtures.servers import Server, model_state, run_service, wait_model_state
+from fixtures.speech import MORE_SENTENCES, SENTENCE, SENTENCES, speech_file
 from tests.asr.conftest import asr_env, spooled_uploads, transcribe
-from tests.fixtures import asr_models
-from tests.fixtures.speech import MORE_SENTENCES, SENTENCE, SENTENCES, speech_file
-from tests.servers import Server, run_service, wait_model_state
 
 
 @pytest.fixture(scope="module")
@@ -29,23 +28,19 @@ def turbo_ttl0(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
 
 
-def _state(server: Server) -> str:
-    return httpx.get(f"{server.url}/healthz").json()["model"]
-
-
 def test_by_name_model_loads_from_the_cache_and_is_released_after_each_request(turbo_ttl0: Server) -> None:
-    assert _state(turbo_ttl0) == "not_loaded"
+    assert model_state(turbo_ttl0) == "not_loaded"
     first = transcribe(turbo_ttl0, speech_file(SENTENCE, "wav"), model="turbo")
     assert first.status_code == 200, first.text
     assert "lazy dog" in first.json()["text"].lower()
-    assert wait_model_state(turbo_ttl0, "not_loaded") == "not_loaded"
+    wait_model_state(turbo_ttl0, "not_loaded")
     # Libraries are imported now; what a loaded model adds must be given back after the request.
     before = turbo_ttl0.rss()
     second, peak = turbo_ttl0.peak_rss_during(
         lambda: transcribe(turbo_ttl0, speech_file(SENTENCE, "mp3"), model="whisper-1")
     )
     assert second.status_code == 200
-    assert wait_model_state(turbo_ttl0, "not_loaded") == "not_loaded"
+    wait_model_state(turbo_ttl0, "not_loaded")
     after = turbo_ttl0.rss()
     assert "unloading whisper:turbo" in turbo_ttl0.log()
     grown, held = peak - before, after - before
@@ -66,13 +61,8 @@ def test_client_that_disconnects_stops_the_work(turbo_ttl0: Server) -> None:
         first = next(response.iter_lines())
         assert first.startswith('data: {"type": "transcript.text.delta"')
     # Connection closed after the first chunk: the rest is cancelled and the model released.
-    deadline = time.monotonic() + 30
-    while "transcription stream cancelled" not in turbo_ttl0.log() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert "transcription stream cancelled" in turbo_ttl0.log()
-    while _state(turbo_ttl0) != "not_loaded" and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _state(turbo_ttl0) == "not_loaded"
+    turbo_ttl0.wait_for_log("transcription stream cancelled", timeout=30)
+    wait_model_state(turbo_ttl0, "not_loaded", 30)
     assert spooled_uploads(turbo_ttl0) == []
 
 
@@ -80,13 +70,8 @@ def test_client_that_times_out_cancels_a_plain_request(turbo_ttl0: Server) -> No
     path = speech_file(SENTENCES + MORE_SENTENCES, "mp3")
     with pytest.raises(httpx.ReadTimeout):  # the client gives up and closes the connection
         transcribe(turbo_ttl0, path, timeout=1.0)
-    deadline = time.monotonic() + 30
-    while "its request was cancelled" not in turbo_ttl0.log() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert "client disconnected; its request was cancelled" in turbo_ttl0.log()
-    while _state(turbo_ttl0) != "not_loaded" and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _state(turbo_ttl0) == "not_loaded"
+    turbo_ttl0.wait_for_log("client disconnected; its request was cancelled", timeout=30)
+    wait_model_state(turbo_ttl0, "not_loaded", 30)
     assert spooled_uploads(turbo_ttl0) == []
     assert transcribe(turbo_ttl0, speech_file(SENTENCE, "wav")).status_code == 200
 
@@ -102,7 +87,7 @@ def test_model_that_cannot_be_loaded_is_503_naming_model_and_setting(tmp_path: P
             error = response.json()["error"]
             assert model in error["message"] and "WHISPERX_MODEL" in error["message"]
             assert error["type"] == "server_error"
-        assert _state(server) == "failed"
+        assert model_state(server) == "failed"
         assert spooled_uploads(server) == []
 
 

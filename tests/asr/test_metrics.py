@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from fixtures.servers import Server
+from fixtures.speech import SENTENCE, SENTENCES, speech_file
+from fixtures.waiting import wait_until
 from tests.asr.conftest import transcribe
-from tests.fixtures.speech import SENTENCE, SENTENCES, speech_file
 from tests.metrics import Exposition, added, scrape
-from tests.servers import Server, wait_until
 
 ASR = {"service": "asr"}
 

@@ -6,24 +6,17 @@ import itertools
 import json
 import re
 
-import jiwer
 import openai
 import pytest
 
+from fixtures.servers import Server
+from fixtures.speech import SENTENCES, silence_file, speech_file, transcript_of
+from fixtures.wer import word_error_rate
 from tests.asr.conftest import spooled_uploads, transcribe
-from tests.fixtures.speech import SENTENCES, silence_file, speech_file, transcript_of
-from tests.servers import Server
 
 MAX_WER = 0.15  # tiny.en on the Piper voice is usually exact; allow a couple of word slips
 CLIP = SENTENCES[:2]  # ~6 s of speech: short keeps the suite fast on 2 cores
 REFERENCE = transcript_of(CLIP)
-_normalise = jiwer.Compose(
-    [jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(), jiwer.Strip()]
-)
-
-
-def wer(hypothesis: str, reference: str = REFERENCE) -> float:
-    return jiwer.wer(_normalise(reference), _normalise(hypothesis))
 
 
 @pytest.mark.parametrize("container", ["wav", "mp3", "ogg", "m4a", "webm"])
@@ -34,7 +27,7 @@ def test_transcribes_speech_in_every_container(asr: Server, container: str) -> N
     body = response.json()
     assert set(body) == {"text", "usage"}
     assert body["usage"] == {"type": "duration", "seconds": pytest.approx(6.4, abs=0.2)}
-    assert wer(body["text"]) <= MAX_WER, body["text"]
+    assert word_error_rate(REFERENCE, body["text"]) <= MAX_WER, body["text"]
 
 
 SRT_CUE = re.compile(r"(\d+)\n(\d\d):(\d\d):(\d\d),(\d\d\d) --> (\d\d):(\d\d):(\d\d),(\d\d\d)\n(.+?)\n\n", re.S)
@@ -64,7 +57,7 @@ def test_srt_parses_back_to_monotonic_cues(asr: Server) -> None:
     assert cues and SRT_CUE.sub("", body) == ""  # nothing but well-formed cues
     assert [int(c[0]) for c in cues] == list(range(1, len(cues) + 1))
     assert_monotonic([(_seconds(*c[1:5]), _seconds(*c[5:9])) for c in cues], 7.0)
-    assert wer(" ".join(c[9] for c in cues)) <= MAX_WER
+    assert word_error_rate(REFERENCE, " ".join(c[9] for c in cues)) <= MAX_WER
 
 
 def test_vtt_parses_back_to_monotonic_cues(asr: Server) -> None:
@@ -76,7 +69,7 @@ def test_vtt_parses_back_to_monotonic_cues(asr: Server) -> None:
     cues = VTT_CUE.findall(body)
     assert cues and VTT_CUE.sub("", body) == ""
     assert_monotonic([(_seconds(*c[0:4]), _seconds(*c[4:8])) for c in cues], 7.0)
-    assert wer(" ".join(c[8] for c in cues)) <= MAX_WER
+    assert word_error_rate(REFERENCE, " ".join(c[8] for c in cues)) <= MAX_WER
 
 
 def test_text_is_plain_and_not_json_quoted(asr: Server) -> None:
@@ -84,7 +77,7 @@ def test_text_is_plain_and_not_json_quoted(asr: Server) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/plain; charset=utf-8"
     assert not response.text.startswith('"')
-    assert wer(response.text) <= MAX_WER
+    assert word_error_rate(REFERENCE, response.text) <= MAX_WER
 
 
 def test_verbose_json_has_openai_shape(asr: Server) -> None:
@@ -94,7 +87,7 @@ def test_verbose_json_has_openai_shape(asr: Server) -> None:
     assert body["task"] == "transcribe"
     assert body["language"] == "english"
     assert body["duration"] == pytest.approx(6.4, abs=0.2)
-    assert wer(body["text"]) <= MAX_WER
+    assert word_error_rate(REFERENCE, body["text"]) <= MAX_WER
     assert "words" not in body  # only with word granularity
     assert body["usage"] == {"type": "duration", "seconds": body["duration"]}
     segment_keys = {"id", "seek", "start", "end", "text", "tokens", "temperature", "avg_logprob",
@@ -112,14 +105,14 @@ def test_openai_sdk_reads_every_format(asr: Server) -> None:
     path = speech_file(CLIP, "webm")
     with path.open("rb") as file:
         text = client.audio.transcriptions.create(model="whisper-1", file=file, response_format="text")
-    assert isinstance(text, str) and wer(text) <= MAX_WER
+    assert isinstance(text, str) and word_error_rate(REFERENCE, text) <= MAX_WER
     with path.open("rb") as file:
         verbose = client.audio.transcriptions.create(
             model="turbo", file=file, response_format="verbose_json", timestamp_granularities=["word", "segment"]
         )
     assert verbose.words and verbose.segments
     assert_monotonic([(w.start, w.end) for w in verbose.words], verbose.duration)
-    assert wer(" ".join(w.word for w in verbose.words)) <= MAX_WER
+    assert word_error_rate(REFERENCE, " ".join(w.word for w in verbose.words)) <= MAX_WER
 
 
 def test_stream_sends_deltas_then_done_as_the_sdk_parses_them(asr: Server) -> None:
@@ -131,7 +124,7 @@ def test_stream_sends_deltas_then_done_as_the_sdk_parses_them(asr: Server) -> No
     done = events[-1]
     assert done.type == "transcript.text.done"
     assert "".join(e.delta for e in events[:-1]) == done.text
-    assert wer(done.text) <= MAX_WER
+    assert word_error_rate(REFERENCE, done.text) <= MAX_WER
 
 
 def test_stream_wire_format_is_server_sent_events(asr: Server) -> None:
@@ -152,7 +145,7 @@ def test_translation_route_returns_english(asr: Server) -> None:
         assert response.status_code == 200, response.text
         if fmt == "verbose_json":
             assert "usage" not in response.json()  # OpenAI's translation responses have none
-            assert wer(response.json()["text"]) <= MAX_WER
+            assert word_error_rate(REFERENCE, response.json()["text"]) <= MAX_WER
             assert response.json()["task"] == "translate"
             assert response.json()["language"] == "english"
         if fmt == "srt":
@@ -182,7 +175,7 @@ def test_language_prompt_and_temperature_are_accepted(asr: Server) -> None:
     body = response.json()
     assert body["language"] == "english"
     assert all(s["temperature"] == 0.2 for s in body["segments"])
-    assert wer(body["text"]) <= MAX_WER
+    assert word_error_rate(REFERENCE, body["text"]) <= MAX_WER
 
 
 def test_uploads_are_not_left_on_disk(asr: Server) -> None:

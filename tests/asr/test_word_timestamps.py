@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
+from fixtures.servers import Server, run_service
+from fixtures.speech import SENTENCES, speech_file, transcript_of
+from fixtures.wer import word_error_rate
 from tests.asr.conftest import asr_env, transcribe
-from tests.asr.test_transcription import MAX_WER, assert_monotonic, wer
-from tests.fixtures.speech import SENTENCES, speech_file, transcript_of
-from tests.servers import Server, run_service
+from tests.asr.test_transcription import MAX_WER, assert_monotonic
 
 CLIP = SENTENCES[:2]
 PAUSE = 2.0  # seconds of silence between the two sentences
@@ -45,7 +46,7 @@ def assert_words_spell_the_text(body: dict[str, Any]) -> None:
     assert " ".join(w["word"] for w in words) == body["text"]
     assert_monotonic([(w["start"], w["end"]) for w in words], body["duration"])  # ordered, no overlap
     assert all(0 <= w["start"] <= w["end"] <= body["duration"] for w in words)
-    assert wer(body["text"], transcript_of(CLIP)) <= MAX_WER
+    assert word_error_rate(transcript_of(CLIP), body["text"]) <= MAX_WER
 
 
 def test_without_an_aligner_words_come_from_whisper_where_they_are_spoken(asr: Server) -> None:

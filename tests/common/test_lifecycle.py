@@ -14,243 +14,204 @@ import pytest
 
 from common.errors import APIError
 from common.lifecycle import Cancelled, ModelRuntime
+from fixtures.waiting import wait_until
+
+pytestmark = pytest.mark.anyio
 
 
 def runtime(ttl: float = 0.0, max_queue: int = 4, max_wait: float = 5.0) -> ModelRuntime:
     return ModelRuntime(ttl_seconds=ttl, max_queue=max_queue, max_wait_seconds=max_wait, service="test")
 
 
-def test_ttl_zero_unloads_after_each_session() -> None:
-    async def scenario() -> None:
-        rt = runtime(ttl=0)
-        loads = 0
+class Loader:
+    """Loads a stand-in model, counting how often it was asked to."""
 
-        def load() -> object:
-            nonlocal loads
-            loads += 1
-            return object()
+    def __init__(self) -> None:
+        self.calls = 0
 
-        for _ in range(2):
-            async with rt.session(task="test") as session:
-                await session.model("m", load, setting="MODEL")
-                assert rt.state == "ready" and rt.loaded == ["m"]
-            assert rt.state == "not_loaded" and rt.loaded == []
-        assert loads == 2
-
-    asyncio.run(scenario())
+    def __call__(self) -> object:
+        self.calls += 1
+        return object()
 
 
-def test_ttl_keeps_model_warm_then_unloads_when_idle() -> None:
-    async def scenario() -> None:
-        rt = runtime(ttl=0.3)
-        loads = 0
+async def test_ttl_zero_unloads_after_each_session() -> None:
+    rt = runtime(ttl=0)
+    load = Loader()
+    for _ in range(2):
+        async with rt.session(task="test") as session:
+            await session.model("m", load, setting="MODEL")
+            assert rt.state == "ready" and rt.loaded == ["m"]
+        assert rt.state == "not_loaded" and rt.loaded == []
+    assert load.calls == 2
 
-        def load() -> object:
-            nonlocal loads
-            loads += 1
-            return object()
 
+async def test_ttl_keeps_model_warm_then_unloads_when_idle() -> None:
+    rt = runtime(ttl=0.3)
+    load = Loader()
+    for _ in range(3):
+        async with rt.session(task="test") as session:
+            await session.model("m", load, setting="MODEL")
+    assert load.calls == 1 and rt.state == "ready"
+    await asyncio.to_thread(wait_until, lambda: rt.loaded == [], 5)  # dropped once idle for the TTL ...
+    await asyncio.to_thread(wait_until, lambda: rt.state == "not_loaded", 10)  # ... its memory freed in a thread
+    await rt.close()
+
+
+async def test_kept_loaded_keeps_models_between_sessions_then_ttl_zero_unloads() -> None:
+    """A realtime session holds the model between its turns, even with ttl 0; a file request meanwhile
+    finds it loaded; once the holder leaves, the model goes (after any running inference)."""
+    rt = runtime(ttl=0)
+    load = Loader()
+    async with rt.kept_loaded():
         for _ in range(3):
             async with rt.session(task="test") as session:
                 await session.model("m", load, setting="MODEL")
-        assert loads == 1 and rt.state == "ready"
-        await asyncio.sleep(0.6)
-        assert rt.loaded == []  # dropped once idle for the TTL ...
-        deadline = time.monotonic() + 10
-        while rt.state != "not_loaded" and time.monotonic() < deadline:  # ... its memory freed in a thread
-            await asyncio.sleep(0.05)
-        assert rt.state == "not_loaded"
-        await rt.close()
-
-    asyncio.run(scenario())
+            assert rt.state == "ready" and rt.loaded == ["m"]
+        await asyncio.sleep(0.05)  # a moment with no session: the holder alone keeps the model
+        assert rt.loaded == ["m"]
+    # Unloading frees memory in a thread: poll for the end state.
+    await asyncio.to_thread(wait_until, lambda: rt.state == "not_loaded", 2)
+    assert load.calls == 1 and rt.loaded == []
 
 
-def test_kept_loaded_keeps_models_between_sessions_then_ttl_zero_unloads() -> None:
-    """A realtime session holds the model between its turns, even with ttl 0; a file request meanwhile
-    finds it loaded; once the holder leaves, the model goes (after any running inference)."""
+async def test_kept_loaded_never_unloads_under_a_running_inference() -> None:
+    rt = runtime(ttl=0)
+    started = asyncio.Event()
+    during: list[list[str]] = []
 
-    async def scenario() -> None:
-        rt = runtime(ttl=0)
-        loads = 0
+    async def file_request() -> None:
+        async with rt.session(task="test") as session:
+            await session.model("m", object, setting="MODEL")
+            started.set()
+            await session.run(time.sleep, 0.3)  # the inference
+            during.append(rt.loaded)
 
-        def load() -> object:
-            nonlocal loads
-            loads += 1
-            return object()
-
-        async with rt.kept_loaded():
-            for _ in range(3):
-                async with rt.session(task="test") as session:
-                    await session.model("m", load, setting="MODEL")
-                assert rt.state == "ready" and rt.loaded == ["m"]
-            await asyncio.sleep(0.05)
-            assert rt.loaded == ["m"]
-        for _ in range(200):  # unloading frees memory in a thread: poll for the end state
-            if rt.state == "not_loaded":
-                break
-            await asyncio.sleep(0.01)
-        assert loads == 1 and rt.loaded == [] and rt.state == "not_loaded"
-
-    asyncio.run(scenario())
+    async with rt.kept_loaded():
+        task = asyncio.create_task(file_request())
+        await started.wait()
+    await task  # the holder left while it ran: the model stayed until the request ended
+    assert during == [["m"]]
+    await asyncio.to_thread(wait_until, lambda: rt.state == "not_loaded", 2)
+    assert rt.loaded == []
 
 
-def test_kept_loaded_never_unloads_under_a_running_inference() -> None:
-    async def scenario() -> None:
-        rt = runtime(ttl=0)
-        started = asyncio.Event()
-        during: list[list[str]] = []
+async def test_one_inference_at_a_time_and_queue_overflow_is_429() -> None:
+    rt = runtime(max_queue=1, max_wait=5)
+    running = 0
+    peak = 0
 
-        async def file_request() -> None:
+    def work() -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        time.sleep(0.2)  # the inference
+        running -= 1
+
+    async def request() -> str:
+        try:
             async with rt.session(task="test") as session:
-                await session.model("m", object, setting="MODEL")
-                started.set()
-                await session.run(time.sleep, 0.3)
-                during.append(rt.loaded)
+                await session.run(work)
+            return "ok"
+        except APIError as exc:
+            assert exc.status == 429 and exc.headers["Retry-After"].isdigit()
+            return "busy"
 
-        async with rt.kept_loaded():
-            task = asyncio.create_task(file_request())
-            await started.wait()
-        await task  # the holder left while it ran: the model stayed until the request ended
-        assert during == [["m"]]
-        for _ in range(200):
-            if rt.state == "not_loaded":
-                break
-            await asyncio.sleep(0.01)
-        assert rt.loaded == [] and rt.state == "not_loaded"
-
-    asyncio.run(scenario())
+    results = await asyncio.gather(*(request() for _ in range(4)))
+    # one runs, one waits in the queue of size 1, two overflow
+    assert sorted(results) == ["busy", "busy", "ok", "ok"]
+    assert peak == 1
 
 
-def test_one_inference_at_a_time_and_queue_overflow_is_429() -> None:
-    async def scenario() -> None:
-        rt = runtime(max_queue=1, max_wait=5)
-        running = 0
-        peak = 0
+async def test_waiting_longer_than_max_wait_is_429() -> None:
+    rt = runtime(max_queue=5, max_wait=0.2)
+    holding = asyncio.Event()
 
-        def work() -> None:
-            nonlocal running, peak
-            running += 1
-            peak = max(peak, running)
-            time.sleep(0.2)
-            running -= 1
+    async def hold() -> None:
+        async with rt.session(task="test") as session:
+            holding.set()
+            await session.run(time.sleep, 0.6)  # an inference longer than max_wait
 
-        async def request() -> str:
-            try:
-                async with rt.session(task="test") as session:
-                    await session.run(work)
-                return "ok"
-            except APIError as exc:
-                assert exc.status == 429 and exc.headers["Retry-After"].isdigit()
-                return "busy"
-
-        results = await asyncio.gather(*(request() for _ in range(4)))
-        # one runs, one waits in the queue of size 1, two overflow
-        assert sorted(results) == ["busy", "busy", "ok", "ok"]
-        assert peak == 1
-
-    asyncio.run(scenario())
-
-
-def test_waiting_longer_than_max_wait_is_429() -> None:
-    async def scenario() -> None:
-        rt = runtime(max_queue=5, max_wait=0.2)
-
-        async def hold() -> None:
-            async with rt.session(task="test") as session:
-                await session.run(time.sleep, 0.6)
-
-        holder = asyncio.create_task(hold())
-        await asyncio.sleep(0.05)
-        with pytest.raises(APIError) as caught:
-            async with rt.session(task="test"):
-                pass
-        assert caught.value.status == 429
-        await holder
-        assert rt.queued == 0 and not rt.busy
-
-    asyncio.run(scenario())
-
-
-def test_cancelled_request_stops_work_and_frees_the_slot() -> None:
-    async def scenario() -> None:
-        rt = runtime()
-        stopped = threading.Event()
-
-        def long_work(token_holder: list) -> None:
-            token = token_holder[0]
-            for _ in range(200):
-                if token.cancelled:
-                    stopped.set()
-                    raise Cancelled()
-                time.sleep(0.01)
-
-        async def request() -> None:
-            async with rt.session(task="test") as session:
-                await session.run(long_work, [session.token])
-
-        task = asyncio.create_task(request())
-        await asyncio.sleep(0.1)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        # the slot is only given back once the work has really stopped
-        assert stopped.is_set()
-        assert not rt.busy
+    holder = asyncio.create_task(hold())
+    await holding.wait()
+    with pytest.raises(APIError) as caught:
         async with rt.session(task="test"):
             pass
-
-    asyncio.run(scenario())
-
-
-def test_load_failure_is_503_naming_model_and_setting() -> None:
-    async def scenario() -> None:
-        rt = runtime()
-
-        def load() -> object:
-            raise OSError("no such repository")
-
-        with pytest.raises(APIError) as caught:
-            async with rt.session(task="test") as session:
-                await session.model("org/model", load, setting="SOME_MODEL")
-        assert caught.value.status == 503
-        assert "org/model" in caught.value.message and "SOME_MODEL" in caught.value.message
-        assert rt.state in ("failed", "not_loaded")
-        assert not rt.busy
-
-    asyncio.run(scenario())
+    assert caught.value.status == 429
+    await holder
+    assert rt.queued == 0 and not rt.busy
 
 
-def test_out_of_memory_is_503_and_unloads() -> None:
+async def test_cancelled_request_stops_work_and_frees_the_slot() -> None:
+    rt = runtime()
+    working, stopped = threading.Event(), threading.Event()
+
+    def long_work(token_holder: list) -> None:
+        token = token_holder[0]
+        working.set()
+        for _ in range(200):  # an inference that checks its cancel token between steps
+            if token.cancelled:
+                stopped.set()
+                raise Cancelled()
+            time.sleep(0.01)
+
+    async def request() -> None:
+        async with rt.session(task="test") as session:
+            await session.run(long_work, [session.token])
+
+    task = asyncio.create_task(request())
+    assert await asyncio.to_thread(working.wait, 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # the slot is only given back once the work has really stopped
+    assert stopped.is_set()
+    assert not rt.busy
+    async with rt.session(task="test"):
+        pass
+
+
+async def test_load_failure_is_503_naming_model_and_setting() -> None:
+    rt = runtime()
+
+    def load() -> object:
+        raise OSError("no such repository")
+
+    with pytest.raises(APIError) as caught:
+        async with rt.session(task="test") as session:
+            await session.model("org/model", load, setting="SOME_MODEL")
+    assert caught.value.status == 503
+    assert "org/model" in caught.value.message and "SOME_MODEL" in caught.value.message
+    assert rt.state == "failed"  # as /healthz then reports it
+    assert not rt.busy
+
+
+async def test_out_of_memory_is_503_and_unloads() -> None:
     """A GPU is not available here: the OOM is a stand-in exception named like torch's."""
 
     class OutOfMemoryError(RuntimeError):
         pass
 
-    async def scenario() -> None:
-        rt = runtime(ttl=60)
+    rt = runtime(ttl=60)
 
-        def infer() -> None:
-            raise OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    def infer() -> None:
+        raise OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-        with pytest.raises(APIError) as caught:
-            async with rt.session(task="test") as session:
-                await session.model("m", object, setting="MODEL")
-                await session.run(infer)
-        assert caught.value.status == 503 and caught.value.code == "gpu_out_of_memory"
-        assert "separate GPUs" in caught.value.message
-        assert int(caught.value.headers["Retry-After"]) > 0  # retryable, as docs/api.md says
-        assert "x-should-retry" not in caught.value.headers
-        assert rt.loaded == []
-        await rt.close()
-
-    asyncio.run(scenario())
+    with pytest.raises(APIError) as caught:
+        async with rt.session(task="test") as session:
+            await session.model("m", object, setting="MODEL")
+            await session.run(infer)
+    assert caught.value.status == 503 and caught.value.code == "gpu_out_of_memory"
+    assert "separate GPUs" in caught.value.message
+    assert int(caught.value.headers["Retry-After"]) > 0  # retryable, as docs/api.md says
+    assert "x-should-retry" not in caught.value.headers
+    assert rt.loaded == []
+    await rt.close()
 
 
-def test_an_extra_model_that_cannot_load_leaves_the_loaded_one_serving(caplog: pytest.LogCaptureFixture) -> None:
+async def test_an_extra_model_that_cannot_load_leaves_the_loaded_one_serving(caplog: pytest.LogCaptureFixture) -> None:
     """E.g. WhisperX's aligner offline beside a loaded Whisper: the state stays ready (health checks
     see a working service), the main model keeps serving, and the traceback is logged once."""
-
-    async def scenario() -> None:
+    with caplog.at_level("INFO", logger="common.lifecycle"):
         rt = runtime(ttl=60)
 
         def missing() -> object:
@@ -266,8 +227,5 @@ def test_an_extra_model_that_cannot_load_leaves_the_loaded_one_serving(caplog: p
         async with rt.session(task="test") as session:
             assert await session.model("main", missing, setting="MODEL") is not None  # still the loaded one
         await rt.close()
-
-    with caplog.at_level("INFO", logger="common.lifecycle"):
-        asyncio.run(scenario())
     failures = [r for r in caplog.records if "could not load model align:en" in r.getMessage()]
     assert [r.exc_info is not None for r in failures] == [True, False]

@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from common.lifecycle import ModelRuntime
+from fixtures.waiting import wait_until
 from tests.metrics import Exposition
 
 pytestmark = pytest.mark.anyio  # anyio's pytest plugin runs them on asyncio
@@ -27,10 +28,11 @@ def runtime(service: str, ttl: float = 0.0) -> ModelRuntime:
 
 async def test_queue_depth_counts_the_requests_waiting_for_the_slot() -> None:
     rt = runtime("queue-test")
-    release = asyncio.Event()
+    holding, release = asyncio.Event(), asyncio.Event()
 
     async def hold() -> None:
         async with rt.session(task="test"):
+            holding.set()
             await release.wait()
 
     async def wait_for_the_slot() -> None:
@@ -38,13 +40,11 @@ async def test_queue_depth_counts_the_requests_waiting_for_the_slot() -> None:
             pass
 
     holder = asyncio.create_task(hold())
-    while not rt.busy:
-        await asyncio.sleep(0)
+    await holding.wait()
     assert exposition().value("speech_inference_in_flight", service="queue-test") == 1
     assert exposition().value("speech_queue_depth", service="queue-test") == 0
     waiters = [asyncio.create_task(wait_for_the_slot()) for _ in range(2)]
-    while rt.queued < 2:
-        await asyncio.sleep(0)
+    await asyncio.to_thread(wait_until, lambda: rt.queued == 2, 5)
     assert exposition().value("speech_queue_depth", service="queue-test") == 2
     release.set()
     await asyncio.gather(holder, *waiters)
@@ -56,7 +56,7 @@ async def test_loads_unloads_and_compute_time_by_kind_and_task() -> None:
     rt = runtime("lifetime-test")
 
     def load() -> object:
-        time.sleep(0.3)
+        time.sleep(0.3)  # the load time the metric must show
         return object()
 
     async with rt.session(task="transcribe") as session:

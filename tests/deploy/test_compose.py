@@ -11,13 +11,14 @@ import re
 import subprocess
 import sys
 import sysconfig
-import time
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
+from fixtures.servers import free_port, run_service, stop
+from fixtures.waiting import wait_until
 from tests.deploy.deployment import (
     ASR,
     ASR_MODELS,
@@ -32,7 +33,6 @@ from tests.deploy.deployment import (
     compose_config,
     compose_run,
 )
-from tests.servers import free_port, run_service, stop
 
 # Settings the compose file fixes instead of taking them from .env.
 FIXED_BY_IMAGE = {"HOST", "PORT"}  # the settings default 0.0.0.0 and each image's ENV PORT
@@ -343,10 +343,12 @@ def test_the_wyoming_healthcheck_passes_on_the_real_server_and_fails_without_it(
         process = subprocess.Popen([sys.executable, "-m", WYOMING.module], cwd=ROOT, env=env, stdout=log,
                                    stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while _run_health_command(command, WYOMING.port, port) != 0:
-            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "wyoming.log").read_text()
-            time.sleep(0.2)
+
+        def healthy() -> bool:
+            assert process.poll() is None, (tmp_path / "wyoming.log").read_text()
+            return _run_health_command(command, WYOMING.port, port) == 0
+
+        wait_until(healthy, 60, "the Wyoming healthcheck to pass", interval=0.2)
     finally:
         stop(process)
     assert _run_health_command(command, WYOMING.port, port) != 0

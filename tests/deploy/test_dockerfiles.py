@@ -273,6 +273,7 @@ def test_build_context_keeps_what_the_images_copy_and_nothing_else() -> None:
         ".git/config",
         ".env",
         "tests/deploy/test_dockerfiles.py",
+        "fixtures/speech.py",
         "asr/__pycache__/app.cpython-311.pyc",
         "speech_stack.egg-info/PKG-INFO",
         ".pytest_cache/v/cache",

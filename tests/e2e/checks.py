@@ -1,11 +1,10 @@
-"""What the e2e tests check on what a client gets back: audio that decodes, words that match."""
+"""What the e2e tests check on what a client gets back: audio that decodes (words: fixtures/wer.py)."""
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
 
-import jiwer
 import numpy as np
 
 PCM_RATE = 24000  # the public contract for response_format=pcm: raw 24 kHz s16le mono
@@ -62,23 +61,3 @@ def assert_audio(data: bytes, response_format: str, min_seconds: float = 0.05) -
     assert audio.seconds >= min_seconds, f"{response_format}: only {audio.seconds:.2f} s of audio"
     assert np.abs(audio.samples).max() > 0.01, f"{response_format}: silence"
     return audio
-
-
-_NORMALISE = jiwer.Compose(
-    [
-        jiwer.ToLowerCase(),
-        jiwer.RemovePunctuation(),
-        jiwer.RemoveMultipleSpaces(),
-        jiwer.Strip(),
-        jiwer.ReduceToListOfListOfWords(),
-    ]
-)
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """WER after lower-casing and removing punctuation (so "Fox." == "fox")."""
-    return jiwer.wer(reference, hypothesis, reference_transform=_NORMALISE, hypothesis_transform=_NORMALISE)
-
-
-def words(text: str) -> list[str]:
-    return _NORMALISE(text)[0] if text.strip() else []

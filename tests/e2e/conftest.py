@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from openai import OpenAI
 
-from tests.e2e.stack import LocalStack
+from fixtures.stack import LocalStack
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 Every JSON answer of the transcription and translation routes and of /v1/models, every SSE event
 of a streamed transcription and every error body the transcription routes give is validated with
-``jsonschema`` against the schema OpenAI's spec names for it (tests/conformance). The stack is
+``jsonschema`` against the schema OpenAI's spec names for it (fixtures/conformance). The stack is
 the quick start (README command 1): tiny.en, no alignment model, no HF_TOKEN.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conformance.schemas import validate
-from tests.e2e.stack import LocalStack
-from tests.fixtures.speech import SENTENCE, speech_file
+from fixtures.conformance.schemas import validate
+from fixtures.speech import SENTENCE, speech_file
+from fixtures.stack import LocalStack
 
 WORDS = {"timestamp_granularities[]": ["word", "segment"]}
 

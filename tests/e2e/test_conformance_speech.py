@@ -13,8 +13,8 @@ import av
 import httpx
 import pytest
 
-from tests.conformance.schemas import validate
-from tests.e2e.stack import LocalStack
+from fixtures.conformance.schemas import validate
+from fixtures.stack import LocalStack
 from tests.e2e.test_conformance_asr import assert_error
 
 SPEECH = {"model": "tts-1", "voice": "alloy", "input": "The quick brown fox jumps over the lazy dog."}

@@ -13,11 +13,11 @@ import openai
 import pytest
 from openai import OpenAI
 
+from fixtures.conformance.schemas import validate
+from fixtures.speech import MORE_SENTENCES, SENTENCES, espeak_file, speech_file
+from fixtures.stack import LocalStack
 from gateway.consent import STATEMENTS
-from tests.conformance.schemas import validate
 from tests.e2e.checks import assert_audio
-from tests.e2e.stack import LocalStack
-from tests.fixtures.speech import MORE_SENTENCES, SENTENCES, espeak_file, speech_file
 
 STATEMENT = STATEMENTS["en"]
 REFUSAL = "Nobody may copy my voice for any reason at all."

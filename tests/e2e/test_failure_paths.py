@@ -11,8 +11,8 @@ import openai
 import pytest
 from openai import OpenAI
 
+from fixtures.stack import LocalStack
 from tests.e2e.checks import assert_audio
-from tests.e2e.stack import LocalStack
 
 
 def speak(client: OpenAI) -> bytes:

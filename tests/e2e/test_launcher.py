@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.stack import LocalStack, run_launcher_to_exit
-from tests.servers import free_port
+from fixtures.servers import free_port
+from fixtures.stack import LocalStack, run_launcher_to_exit
 
 
 def test_a_bad_tts_engine_fails_at_start_up_naming_the_service(tmp_path: Path) -> None:

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import av
-import jiwer
 import pytest
 
 from common.api_types import SPEECH_CONTENT_TYPES, SPEECH_FORMATS
-from tests.conformance.schemas import validate
-from tests.e2e.stack import LocalStack
-from tests.fixtures.speech import SENTENCE, speech_file, transcript_of
-from tests.servers import REPO
+from fixtures.conformance.schemas import validate
+from fixtures.servers import REPO
+from fixtures.speech import SENTENCE, speech_file
+from fixtures.stack import LocalStack
+from fixtures.wer import word_error_rate
 
 NODE_DIR = REPO / "tests" / "node"
 MODEL_IDS = ["whisper-1", "turbo", "tts-1", "tts-1-hd", "coqui-tts"]
@@ -46,10 +46,6 @@ def _value(results: dict[str, Any], name: str) -> Any:
     return result["value"]
 
 
-def _wer(text: str) -> float:
-    return jiwer.wer(transcript_of(SENTENCE), transcript_of(text))
-
-
 def test_models(results: dict[str, Any]) -> None:
     assert _value(results, "models") == MODEL_IDS
 
@@ -58,11 +54,11 @@ def test_models(results: dict[str, Any]) -> None:
 def test_transcription_json(results: dict[str, Any], source: str) -> None:
     body = _value(results, source)
     validate("CreateTranscriptionResponseJson", body)
-    assert _wer(body["text"]) <= 0.2
+    assert word_error_rate(SENTENCE, body["text"]) <= 0.2
 
 
 def test_transcription_text_formats_are_strings(results: dict[str, Any]) -> None:
-    assert _wer(_value(results, "transcription-text")) <= 0.2
+    assert word_error_rate(SENTENCE, _value(results, "transcription-text")) <= 0.2
     assert _value(results, "transcription-srt").startswith("1\n00:00:00,")
     assert _value(results, "transcription-vtt").startswith("WEBVTT\n\n00:00:00.")
 
@@ -73,7 +69,7 @@ def test_transcription_verbose_json_and_words(results: dict[str, Any]) -> None:
     assert verbose["language"] == "english" and "words" not in verbose
     words = _value(results, "transcription-words")
     validate("CreateTranscriptionResponseVerboseJson", words)
-    assert _wer(" ".join(word["word"] for word in words["words"])) <= 0.2
+    assert word_error_rate(SENTENCE, " ".join(word["word"] for word in words["words"])) <= 0.2
 
 
 def test_transcription_stream_events(results: dict[str, Any]) -> None:
@@ -88,7 +84,7 @@ def test_transcription_stream_events(results: dict[str, Any]) -> None:
 def test_translation(results: dict[str, Any]) -> None:
     body = _value(results, "translation")
     validate("CreateTranslationResponseJson", body)
-    assert _wer(body["text"]) <= 0.2
+    assert word_error_rate(SENTENCE, body["text"]) <= 0.2
 
 
 @pytest.mark.parametrize("response_format", SPEECH_FORMATS)

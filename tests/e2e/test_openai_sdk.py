@@ -18,11 +18,12 @@ import pytest
 from openai import OpenAI
 
 from common.api_types import OPENAI_VOICES, SPEECH_CONTENT_TYPES, SPEECH_FORMATS
-from tests.conformance.schemas import validate
-from tests.e2e.checks import assert_audio, word_error_rate, words
-from tests.e2e.stack import LocalStack
-from tests.fixtures.speech import SENTENCE, speech, speech_file
-from tests.fixtures.tiny_xtts import SPEAKERS
+from fixtures.conformance.schemas import validate
+from fixtures.speech import SENTENCE, speech, speech_file
+from fixtures.stack import LocalStack
+from fixtures.tiny_xtts import SPEAKERS
+from fixtures.wer import word_error_rate, words
+from tests.e2e.checks import assert_audio
 
 SRT_TIMING = re.compile(r"\d\d:\d\d:\d\d,\d\d\d --> \d\d:\d\d:\d\d,\d\d\d")
 VTT_TIMING = re.compile(r"\d\d:\d\d:\d\d\.\d\d\d --> \d\d:\d\d:\d\d\.\d\d\d")

@@ -3,8 +3,9 @@
 The stack is README command 1's (tiny.en + Piper). Chromium's fake microphone plays a Piper
 recording (``--use-file-for-fake-audio-capture``), so Record and Live are checked on the words
 transcribed from it. Every request the page makes to anything but the gateway's origin is aborted
-and fails the test, as does any uncaught error in the page. Live and Clone run once the server has
-those capabilities (``/playground/features.json``); until then they are skipped saying so.
+and fails the test, as does any uncaught error in the page. The page shows Live and Clone as
+``/playground/features.json`` announces them: the gateway has both, so a capability missing from
+it fails the test.
 
 ``PLAYGROUND_SCREENSHOTS=docs`` writes a screenshot of each section there (docs/playground-*.png).
 """
@@ -23,12 +24,13 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, Route, WebSocket, expect, sync_playwright
 
+from fixtures.servers import Server, run_service
+from fixtures.speech import SENTENCE, SENTENCES, espeak_file, speech, speech_file
+from fixtures.stack import LocalStack
+from fixtures.wer import word_error_rate
 from gateway.consent import STATEMENTS
-from tests.e2e.checks import decode_speech, word_error_rate
-from tests.e2e.stack import LocalStack
+from tests.e2e.checks import decode_speech
 from tests.e2e.test_docs_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.fixtures.speech import SENTENCE, SENTENCES, espeak_file, speech, speech_file
-from tests.servers import Server, run_service
 
 MICROPHONE_TEXT = SENTENCES[:2]
 CONSENT_STATEMENT = STATEMENTS["en"]
@@ -312,8 +314,7 @@ def test_api_key_is_asked_once_and_kept_in_the_tab_only(browser: Browser, keyed_
 
 
 def test_live_transcribes_the_microphone_while_it_speaks(playground: PlaygroundPage) -> None:
-    if not _features(playground.origin)["realtime"]:
-        pytest.skip("this gateway has no /v1/realtime route yet (features.json: realtime false)")
+    assert _features(playground.origin)["realtime"], "features.json does not announce /v1/realtime"
     playground.open()
     live = playground.section("Live")
     playground.page.evaluate(  # remember whether a partial (delta) line was drawn before its final one
@@ -340,8 +341,7 @@ def test_live_transcribes_the_microphone_while_it_speaks(playground: PlaygroundP
 
 def test_clone_says_when_the_engine_cannot_clone(playground: PlaygroundPage) -> None:
     """The quick start speaks with Piper, which cannot clone: the page says so instead of failing later."""
-    if not _features(playground.origin)["custom_voices"]:
-        pytest.skip("this gateway has no /v1/audio/voice_consents route yet (features.json: custom_voices false)")
+    assert _features(playground.origin)["custom_voices"], "features.json does not announce the custom voice routes"
     playground.open()
     clone = playground.section("Clone a voice")
     expect(clone.locator("blockquote")).to_have_text(CONSENT_STATEMENT)
@@ -350,13 +350,9 @@ def test_clone_says_when_the_engine_cannot_clone(playground: PlaygroundPage) -> 
     expect(clone.get_by_role("button", name="Record consent")).to_be_disabled()
 
 
-def test_clone_a_voice_then_speak_with_it(
-    browser: Browser, embedded_stack: LocalStack, request: pytest.FixtureRequest
-) -> None:
+def test_clone_a_voice_then_speak_with_it(browser: Browser, coqui_stack: LocalStack) -> None:
     """On the tiny XTTS stack (Piper cannot clone): consent read aloud (espeak-ng) and a Piper sample."""
-    if not _features(embedded_stack.url)["custom_voices"]:  # the same gateway code: no XTTS stack just to skip
-        pytest.skip("this gateway has no /v1/audio/voice_consents route yet (features.json: custom_voices false)")
-    coqui_stack: LocalStack = request.getfixturevalue("coqui_stack")
+    assert _features(coqui_stack.url)["custom_voices"], "features.json does not announce the custom voice routes"
     with _open(browser, coqui_stack.url) as playground:
         playground.open()
         clone = playground.section("Clone a voice")

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.checks import word_error_rate
-from tests.e2e.stack import LocalStack
-from tests.fixtures.speech import SENTENCE, speech_file
-from tests.servers import REPO
+from fixtures.servers import REPO
+from fixtures.speech import SENTENCE, speech_file
+from fixtures.stack import LocalStack
+from fixtures.wer import word_error_rate
 
 FIREFOX = Path("/usr/bin/firefox-esr")
 NODE_DIR = REPO / "tests" / "node"
@@ -45,7 +45,6 @@ def test_playground_in_firefox(embedded_stack: LocalStack) -> None:
     assert set(durations) == {"mp3", "opus", "wav", "pcm"}
     assert all(abs(seconds / durations["wav"] - 1) < 0.2 for seconds in durations.values()), durations
     assert "Invalid value for 'input'" in measured["empty_text_alert"]
-    # Live runs once the server has it: streamed at Firefox's own rate, stopped cleanly.
-    assert measured["realtime"] is httpx.get(f"{embedded_stack.url}/playground/features.json").json()["realtime"]
-    if measured["realtime"]:
-        assert measured["live_status"] == "Stopped."
+    # Live (the gateway has /v1/realtime): streamed at Firefox's own rate, stopped cleanly.
+    assert httpx.get(f"{embedded_stack.url}/playground/features.json").json()["realtime"] is True
+    assert measured["realtime"] is True and measured["live_status"] == "Stopped."

@@ -10,8 +10,9 @@ from __future__ import annotations
 import pytest
 from openai import OpenAI
 
-from tests.e2e.checks import assert_audio, word_error_rate
-from tests.e2e.stack import LocalStack
+from fixtures.stack import LocalStack
+from fixtures.wer import word_error_rate
+from tests.e2e.checks import assert_audio
 
 SAID = "Please send the final report to the office before Friday afternoon."
 

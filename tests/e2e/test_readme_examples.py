@@ -23,13 +23,14 @@ from typing import Any
 import httpx
 import pytest
 
+from fixtures.conformance.schemas import validate
+from fixtures.realtime import pcm16, utterance
+from fixtures.servers import REPO
+from fixtures.speech import SENTENCE, SENTENCES, espeak_file, speech_file
+from fixtures.stack import LocalStack
+from fixtures.wer import word_error_rate
 from gateway.consent import STATEMENTS
-from tests.conformance.schemas import validate
-from tests.e2e.checks import assert_audio, word_error_rate
-from tests.e2e.stack import LocalStack
-from tests.fixtures.realtime import pcm16, utterance
-from tests.fixtures.speech import SENTENCE, SENTENCES, espeak_file, speech_file
-from tests.servers import REPO
+from tests.e2e.checks import assert_audio
 
 README = REPO / "README.md"
 LOCAL_URL = re.compile(r"https?://(?:localhost|127\.0\.0\.1):\d+")

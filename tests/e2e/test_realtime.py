@@ -14,12 +14,16 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from openai import AsyncOpenAI
 
-from tests.e2e.checks import word_error_rate
-from tests.e2e.stack import LocalStack
-from tests.fixtures.realtime import append, check_event, pcm16, utterance
-from tests.fixtures.speech import SENTENCE, SENTENCES
+from fixtures.realtime import append, check_event, pcm16, utterance
+from fixtures.speech import SENTENCE, SENTENCES
+from fixtures.stack import LocalStack
+from fixtures.waiting import wait_until
+from fixtures.wer import word_error_rate
+
+pytestmark = pytest.mark.anyio
 
 BEFORE, AFTER = 1.0, 1.5
 CHUNK = 4800  # 100 ms of 24 kHz 16-bit audio
@@ -27,55 +31,50 @@ CHUNK = 4800  # 100 ms of 24 kHz 16-bit audio
 UTTERANCE = " ".join(SENTENCES[:3])
 
 
-def test_words_arrive_while_the_speaker_is_still_speaking(embedded_stack: LocalStack) -> None:
+async def test_words_arrive_while_the_speaker_is_still_speaking(embedded_stack: LocalStack) -> None:
     samples, rate = utterance(UTTERANCE, before=BEFORE, after=AFTER)
     audio = pcm16(samples, rate)
     speech_seconds = len(samples) / rate - BEFORE - AFTER
     asr_health = f"{embedded_stack.service_url('asr')}/healthz"
+    client = AsyncOpenAI(base_url=f"{embedded_stack.url}/v1", api_key="any-key", max_retries=0)
+    events: list[tuple[float, dict[str, Any]]] = []
+    async with client.realtime.connect(extra_query={"intent": "transcription"}) as connection:
 
-    async def scenario() -> tuple[list[tuple[float, dict[str, Any]]], float]:
-        client = AsyncOpenAI(base_url=f"{embedded_stack.url}/v1", api_key="any-key", max_retries=0)
-        events: list[tuple[float, dict[str, Any]]] = []
-        async with client.realtime.connect(extra_query={"intent": "transcription"}) as connection:
+        async def receive() -> dict[str, Any]:
+            raw = await asyncio.wait_for(connection.recv_bytes(), 120)
+            event = json.loads(raw)
+            check_event(event)
+            assert connection.parse_event(raw).type == event["type"]
+            events.append((time.monotonic(), event))
+            return event
 
-            async def receive() -> dict[str, Any]:
-                raw = await asyncio.wait_for(connection.recv_bytes(), 120)
-                event = json.loads(raw)
-                check_event(event)
-                assert connection.parse_event(raw).type == event["type"]
-                events.append((time.monotonic(), event))
-                return event
+        assert (await receive())["type"] == "session.created"
+        session = {"type": "transcription", "audio": {"input": {"transcription": {"model": "whisper-1"}}}}
+        await connection.session.update(session=session)
+        assert (await receive())["type"] == "session.updated"
+        # The session loads the model when it opens, and a model's first inference is slow
+        # (buffers, kernels): a first turn, sent at once, gets both out of the way. This test
+        # is about the turns after it.
+        await asyncio.to_thread(wait_until, lambda: httpx.get(asr_health).json()["model"] == "ready", 120)
+        warm_up, warm_rate = utterance(SENTENCE, before=0.2, after=0.8)
+        await connection.input_audio_buffer.append(audio=append(pcm16(warm_up, warm_rate))["audio"])
+        while (await receive())["type"] != "conversation.item.input_audio_transcription.completed":
+            pass
+        events.clear()
 
-            assert (await receive())["type"] == "session.created"
-            session = {"type": "transcription", "audio": {"input": {"transcription": {"model": "whisper-1"}}}}
-            await connection.session.update(session=session)
-            assert (await receive())["type"] == "session.updated"
-            # The session loads the model when it opens, and a model's first inference is slow
-            # (buffers, kernels): a first turn, sent at once, gets both out of the way. This test
-            # is about the turns after it.
-            async with httpx.AsyncClient() as http:
-                while (await http.get(asr_health)).json()["model"] != "ready":
-                    await asyncio.sleep(0.1)
-            warm_up, warm_rate = utterance(SENTENCE, before=0.2, after=0.8)
-            await connection.input_audio_buffer.append(audio=append(pcm16(warm_up, warm_rate))["audio"])
-            while (await receive())["type"] != "conversation.item.input_audio_transcription.completed":
-                pass
-            events.clear()
+        started = time.monotonic()
 
-            started = time.monotonic()
+        async def microphone() -> None:
+            for index, offset in enumerate(range(0, len(audio), CHUNK)):
+                await connection.input_audio_buffer.append(audio=append(audio[offset : offset + CHUNK])["audio"])
+                # A speaker's pace, which is what is tested: the next 100 ms once they are spoken.
+                await asyncio.sleep(max(0.0, started + (index + 1) * 0.1 - time.monotonic()))
 
-            async def microphone() -> None:
-                for index, offset in enumerate(range(0, len(audio), CHUNK)):
-                    await connection.input_audio_buffer.append(audio=append(audio[offset : offset + CHUNK])["audio"])
-                    await asyncio.sleep(max(0.0, started + (index + 1) * 0.1 - time.monotonic()))
-
-            sending = asyncio.create_task(microphone())
-            while (await receive())["type"] != "conversation.item.input_audio_transcription.completed":
-                pass
-            await sending
-        return events, started + BEFORE + speech_seconds
-
-    events, speech_ended = asyncio.run(scenario())
+        sending = asyncio.create_task(microphone())
+        while (await receive())["type"] != "conversation.item.input_audio_transcription.completed":
+            pass
+        await sending
+    speech_ended = started + BEFORE + speech_seconds
     kinds = [event["type"] for _, event in events]
     assert "error" not in kinds and "conversation.item.input_audio_transcription.failed" not in kinds, kinds
     deltas = [(at, event) for at, event in events if event["type"].endswith(".delta")]

@@ -10,8 +10,9 @@ from __future__ import annotations
 import pytest
 from openai import OpenAI
 
-from tests.e2e.checks import assert_audio, word_error_rate
-from tests.fixtures.speech import SENTENCE, speech_file
+from fixtures.speech import SENTENCE, speech_file
+from fixtures.wer import word_error_rate
+from tests.e2e.checks import assert_audio
 
 
 @pytest.mark.parametrize("response_format", ["wav", "mp3", "opus", "flac", "aac"])

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import Server, free_port, run_service
+from fixtures.servers import Server, free_port, run_service
 
 
 @pytest.fixture(scope="session")

@@ -111,14 +111,20 @@ async def _misbehave(request: Request, entry: dict[str, Any]) -> Response | None
         return JSONResponse(body, status_code=429, headers={"retry-after": "1"})
     if mode == "plain-error":
         return Response("backend exploded", status_code=500, media_type="text/plain")
-    if mode == "sleep":
-        deadline = time.monotonic() + float(behaviour.get("seconds", "5"))
-        while time.monotonic() < deadline:
-            if await request.is_disconnected():
-                entry["cancelled"] = True
-                return Response(status_code=499)
-            await asyncio.sleep(0.05)
+    if mode == "sleep":  # answer after ``seconds``, unless the client leaves first
+        try:
+            await asyncio.wait_for(_disconnect(request), float(behaviour.get("seconds", "5")))
+        except TimeoutError:
+            return None
+        entry["cancelled"] = True
+        return Response(status_code=499)
     return None
+
+
+async def _disconnect(request: Request) -> None:
+    """Return once the client has gone: its body has been read, so the next message is the disconnect."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _stream(entry: dict[str, Any], mode: str, chunks: list[bytes]) -> AsyncIterator[bytes]:

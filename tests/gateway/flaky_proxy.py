@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
-from tests.servers import free_port
+from fixtures.servers import free_port
 
 T = TypeVar("T")
 

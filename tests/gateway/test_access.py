@@ -18,29 +18,16 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from fixtures.servers import Server, free_port, run_service
 from tests.gateway.conftest import FakeControl
 from tests.gateway.helpers import assert_error
 from tests.metrics import scrape
-from tests.servers import Server, free_port, run_service
 
 KEYS = ("sk-first-0123456789", "sk-second-9876543210")
 FILE_KEY = "sk-from-file-abcdef"
 TOKEN = "backend-token-0123456789abcdef"
 PAGE = "https://app.example.com"
 SPEECH = {"model": "tts-1", "input": "Hi.", "voice": "alloy"}
-
-
-def log_line(server: Server, *needles: str, timeout: float = 10) -> str:
-    """The first line of the server's log that has every needle (waits for it)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in server.log().splitlines():
-            if all(needle in line for needle in needles):
-                return line
-        time.sleep(0.05)
-    raise AssertionError(f"no log line with {needles}")
 
 
 def tag(key: str) -> str:
@@ -77,7 +64,7 @@ def test_every_configured_key_works_and_the_log_names_it_by_its_tag(
         f"{keyed.url}/v1/audio/speech", json=SPEECH, headers={**bearer(key), "x-request-id": request_id}
     )
     assert response.status_code == 200, response.text
-    line = log_line(keyed, f"[{request_id}]", '"POST /v1/audio/speech" 200')
+    line = keyed.wait_for_log(f"[{request_id}]", '"POST /v1/audio/speech" 200')
     assert line.endswith(f" key {tag(key)}"), line
     assert key not in keyed.log()
 
@@ -257,7 +244,7 @@ def test_a_killed_backend_is_a_502_naming_the_service_only(killed: tuple[Server,
     assert ready.json()["backends"]["asr"]["error"] == "the speech-to-text service did not answer"
     assert_no_topology(ready.text, address)
     # The log keeps the detail.
-    assert address in log_line(server, "TTS backend request failed")
+    assert address in server.wait_for_log("TTS backend request failed")
 
 
 def test_a_killed_backend_refuses_the_websocket_without_its_address(killed: tuple[Server, str]) -> None:

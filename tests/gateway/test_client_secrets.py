@@ -15,10 +15,10 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from common.realtime_config import decode_object
+from fixtures.servers import Server, run_service
 from gateway.client_secrets import ClientSecrets
 from tests.gateway.conftest import FakeControl
 from tests.gateway.helpers import assert_error
-from tests.servers import Server, run_service
 
 KEY = "sk-client-secrets-0123456789"
 TOKEN = "client-secrets-backend-token-0123456789"

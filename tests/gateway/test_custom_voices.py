@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
+from fixtures.conformance.schemas import validate
+from fixtures.servers import Server, run_service
 from gateway.consent import STATEMENTS, word_error_rate
-from tests.conformance.schemas import validate
 from tests.gateway.conftest import FakeControl
 from tests.gateway.helpers import assert_error
-from tests.servers import Server, run_service
 
 STATEMENT = STATEMENTS["en"]
 RECORDING = b"RIFF" + bytes(range(256)) * 40  # the fake ASR does not decode it

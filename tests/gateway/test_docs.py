@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from common.api_types import ASR_MODELS, SPEECH_FORMATS, TRANSCRIPTION_FORMATS, TRANSLATION_FORMATS
-from tests.servers import Server
+from fixtures.servers import Server
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fixtures.servers import Server, run_service
 from tests.gateway.flaky_proxy import FlakyProxy, flaky_proxy
 from tests.gateway.helpers import Form, assert_error
-from tests.servers import Server, run_service
 
 MODEL = ("model", "whisper-1")
 SPEECH = {"model": "tts-1", "input": "Hello there.", "voice": "alloy"}
@@ -50,7 +50,7 @@ def test_requests_at_gaps_straddling_the_backend_keep_alive_never_fail(
             for kind in KINDS:
                 response = _requests_of_kind(gateway.url, kind)
                 assert response.status_code == 200, f"{kind} after a {gap} s gap: {response.text}"
-            time.sleep(gap)
+            time.sleep(gap)  # the idle gap is what is tested
 
 
 @pytest.fixture(scope="module")

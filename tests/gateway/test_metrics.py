@@ -9,15 +9,15 @@ import math
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
+from fixtures.servers import REPO, Server, free_port, run_service
+from fixtures.waiting import wait_until
 from tests.gateway.conftest import FakeControl
 from tests.gateway.test_replicas import SPEECH, fake_backend, gateway_env, speak
 from tests.metrics import scrape
-from tests.servers import REPO, Server, free_port, run_service
 
 
 def test_requests_are_counted_by_route_template_method_and_status(gateway: Server) -> None:
@@ -102,11 +102,12 @@ def test_two_workers_give_one_exposition(work_dir: Path, fake: Server, backend: 
     env = {**gateway_env(fake.url, fake.url), "WORKERS": "2", "PROMETHEUS_MULTIPROC_DIR": str(directory)}
     requests = 40
     with run_service("gateway", env, tmp_dir=work_dir) as server:
-        workers = {int(name.stem.rsplit("_", 1)[1]) for name in directory.glob("gauge_livesum_*.db")}
-        deadline = time.monotonic() + 30
-        while len(workers) < 2 and time.monotonic() < deadline:  # each worker's app is built
-            time.sleep(0.05)
-            workers = {int(name.stem.rsplit("_", 1)[1]) for name in directory.glob("gauge_livesum_*.db")}
+
+        def worker_ids() -> set[int]:  # a gauge file each, once a worker's app is built
+            return {int(name.stem.rsplit("_", 1)[1]) for name in directory.glob("gauge_livesum_*.db")}
+
+        wait_until(lambda: len(worker_ids()) >= 2, 30, "each worker's app to be built")
+        workers = worker_ids()
         assert len(workers) == 2, workers
         for _ in range(requests):  # a connection each: the workers take turns accepting them
             assert httpx.get(f"{server.url}/v1/models", headers={"connection": "close"}).status_code == 200

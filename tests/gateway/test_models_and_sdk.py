@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
@@ -10,9 +9,10 @@ import openai
 import psutil
 import pytest
 
+from fixtures.servers import Server, run_service
+from fixtures.waiting import wait_until
 from tests.gateway.conftest import FakeControl
 from tests.gateway.helpers import assert_error
-from tests.servers import Server, run_service
 
 MODEL_IDS = ["whisper-1", "turbo", "tts-1", "tts-1-hd", "coqui-tts"]
 
@@ -28,12 +28,12 @@ def test_model_list(gateway: Server) -> None:
 
 def test_model_list_tells_what_serves_each_id(gateway: Server, orphan_gateway: Server) -> None:
     """owned_by/description come from the backends' /healthz; before any answer, the engine defaults."""
-    deadline = time.monotonic() + 10
-    while True:
+
+    def discovered() -> list[dict] | None:  # once the gateway has heard from the backend
         models = httpx.get(f"{gateway.url}/v1/models").json()["data"]
-        if all(m["owned_by"] == "fake" for m in models) or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+        return models if all(m["owned_by"] == "fake" for m in models) else None
+
+    models = wait_until(discovered, 10)
     assert {(m["owned_by"], m["description"]) for m in models} == {("fake", "Fake test backend")}
     unreached = {m["id"]: m for m in httpx.get(f"{orphan_gateway.url}/v1/models").json()["data"]}
     assert unreached["whisper-1"]["owned_by"] == "whisperx" and unreached["tts-1"]["owned_by"] == "coqui"

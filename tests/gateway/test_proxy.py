@@ -10,9 +10,10 @@ import httpx
 import psutil
 import pytest
 
+from fixtures.servers import Server
+from fixtures.waiting import wait_until
 from tests.gateway.conftest import FakeControl
 from tests.gateway.helpers import Form, assert_error
-from tests.servers import Server
 
 MODEL = ("model", "whisper-1")
 SPEECH = {"model": "tts-1", "input": "Hello there.", "voice": "alloy"}
@@ -190,10 +191,7 @@ def test_backend_dying_mid_stream_aborts_the_response(gateway: Server, backend: 
     backend.mode("die", bytes="300000")
     with pytest.raises(httpx.RemoteProtocolError):  # never a clean, truncated 200
         httpx.post(f"{gateway.url}/v1/audio/speech", json=SPEECH, timeout=10)
-    deadline = time.time() + 5
-    while "aborting the client's response" not in gateway.log() and time.time() < deadline:
-        time.sleep(0.05)
-    assert "TTS backend failed mid-response" in gateway.log()
+    gateway.wait_for_log("TTS backend failed mid-response", "aborting the client's response")
 
 
 @pytest.mark.parametrize(
@@ -262,10 +260,7 @@ def test_client_disconnect_cancels_backend_request(gateway: Server, backend: Fak
             headers={"content-type": form.content_type},
             timeout=httpx.Timeout(5, read=0.5),
         )
-    deadline = time.time() + 3
-    while time.time() < deadline and not backend.requests()[0]["cancelled"]:
-        time.sleep(0.05)
-    assert backend.requests()[0]["cancelled"]
+    wait_until(lambda: backend.requests()[0]["cancelled"], 3, "the backend request to be cancelled")
 
 
 def test_voices_proxied(gateway: Server, backend: FakeControl) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +17,11 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from fixtures.servers import Server, run_service
+from fixtures.waiting import wait_until
 from tests.gateway.conftest import FakeControl
-from tests.servers import Server, run_service
+
+pytestmark = pytest.mark.anyio
 
 KEY = "sk-realtime-test"
 
@@ -41,90 +43,74 @@ def keyed_gateway(fake: Server, work_dir: Path) -> Iterator[Server]:
         yield server
 
 
-def test_frames_pass_both_ways_with_query_and_request_id(gateway: Server, backend: FakeControl) -> None:
-    async def scenario() -> None:
-        async with connect(ws_url(gateway), additional_headers={"x-request-id": "rt-req-1"}) as ws:
-            first = await hello(ws)
-            assert first["query"] == "intent=transcription"
-            assert first["headers"]["x-request-id"] == "rt-req-1"
-            assert "openai-beta" not in first["headers"]
-            for text in ('{"type": "input_audio_buffer.append", "audio": "AAAA"}', "ünïcode ✓"):
-                await ws.send(text)
-                assert json.loads(await ws.recv()) == {"type": "echo", "text": text}
-            await ws.send(b"\x00\x01binary")
-            assert await ws.recv() == b"\x00\x01binary"
-
-    asyncio.run(scenario())
+async def test_frames_pass_both_ways_with_query_and_request_id(gateway: Server, backend: FakeControl) -> None:
+    async with connect(ws_url(gateway), additional_headers={"x-request-id": "rt-req-1"}) as ws:
+        first = await hello(ws)
+        assert first["query"] == "intent=transcription"
+        assert first["headers"]["x-request-id"] == "rt-req-1"
+        assert "openai-beta" not in first["headers"]
+        for text in ('{"type": "input_audio_buffer.append", "audio": "AAAA"}', "ünïcode ✓"):
+            await ws.send(text)
+            assert json.loads(await ws.recv()) == {"type": "echo", "text": text}
+        await ws.send(b"\x00\x01binary")
+        assert await ws.recv() == b"\x00\x01binary"
 
 
-def test_browser_subprotocol_is_selected_and_beta_is_forwarded(gateway: Server, backend: FakeControl) -> None:
+async def test_browser_subprotocol_is_selected_and_beta_is_forwarded(gateway: Server, backend: FakeControl) -> None:
     """OpenAI's browser clients offer ``realtime`` (and the beta one ``openai-beta.realtime-v1``);
     a browser fails the connection unless the server selects one of the offered protocols."""
-
-    async def scenario() -> None:
-        offered = ["realtime", "openai-beta.realtime-v1"]
-        async with connect(ws_url(gateway), subprotocols=offered) as ws:  # type: ignore[arg-type]
-            assert ws.subprotocol == "realtime"
-            assert (await hello(ws))["headers"]["openai-beta"] == "realtime=v1"
-        async with connect(ws_url(gateway), additional_headers={"OpenAI-Beta": "realtime=v1"}) as ws:
-            assert ws.subprotocol is None
-            assert (await hello(ws))["headers"]["openai-beta"] == "realtime=v1"
-
-    asyncio.run(scenario())
+    offered = ["realtime", "openai-beta.realtime-v1"]
+    async with connect(ws_url(gateway), subprotocols=offered) as ws:  # type: ignore[arg-type]
+        assert ws.subprotocol == "realtime"
+        assert (await hello(ws))["headers"]["openai-beta"] == "realtime=v1"
+    async with connect(ws_url(gateway), additional_headers={"OpenAI-Beta": "realtime=v1"}) as ws:
+        assert ws.subprotocol is None
+        assert (await hello(ws))["headers"]["openai-beta"] == "realtime=v1"
 
 
 @pytest.mark.parametrize("code", [1000, 1013, 4001])
-def test_backend_close_code_reaches_the_client(gateway: Server, backend: FakeControl, code: int) -> None:
-    async def scenario() -> None:
-        async with connect(ws_url(gateway)) as ws:
-            await hello(ws)
-            await ws.send(f"close:{code}")
-            with pytest.raises(ConnectionClosed):
-                await asyncio.wait_for(ws.recv(), 10)
-            assert ws.close_code == code
-            assert ws.close_reason == "closed by the backend"
-
-    asyncio.run(scenario())
+async def test_backend_close_code_reaches_the_client(gateway: Server, backend: FakeControl, code: int) -> None:
+    async with connect(ws_url(gateway)) as ws:
+        await hello(ws)
+        await ws.send(f"close:{code}")
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 10)
+        assert ws.close_code == code
+        assert ws.close_reason == "closed by the backend"
 
 
-def test_client_close_reaches_the_backend(gateway: Server, backend: FakeControl) -> None:
-    async def scenario() -> None:
-        async with connect(ws_url(gateway)) as ws:
-            await hello(ws)
-            await ws.close(4002, "bye")
-
-    asyncio.run(scenario())
-    deadline = time.monotonic() + 10
-    while "client_close" not in (records := backend.requests())[-1] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert records[-1]["client_close"] == 4002
+async def test_client_close_reaches_the_backend(gateway: Server, backend: FakeControl) -> None:
+    async with connect(ws_url(gateway)) as ws:
+        await hello(ws)
+        await ws.close(4002, "bye")
+    close_code = await asyncio.to_thread(
+        wait_until, lambda: backend.requests()[-1].get("client_close"), 10, "the backend to see the close"
+    )
+    assert close_code == 4002
 
 
-def test_a_client_that_stops_reading_holds_the_backend_back(gateway: Server, backend: FakeControl) -> None:
+async def test_a_client_that_stops_reading_holds_the_backend_back(gateway: Server, backend: FakeControl) -> None:
     """Backpressure: while the client reads nothing, the backend can only fill the buffers on the way
     (sockets, and the gateway's 16-frame receive queue), not the gateway's memory. The frames are
     random bytes, so compression cannot make them small."""
     frame = 256 * 1024
 
-    def flooded() -> int:
-        return httpx.get(f"{backend.url}/_flood").json()["bytes"]
+    counts: list[int] = []
 
-    async def scenario() -> int:
-        async with connect(ws_url(gateway), max_size=None) as ws:
-            await hello(ws)
-            await ws.send(f"flood:{frame}")
-            stalled, deadline = -1, time.monotonic() + 20
-            while (sent := flooded()) != stalled and time.monotonic() < deadline:  # the client reads nothing
-                stalled = sent
-                await asyncio.sleep(1.0)
-            assert sent == stalled, "the backend kept sending while nobody read"
-            received = 0
-            while received < stalled:  # reading again lets it go on
-                received += len(await asyncio.wait_for(ws.recv(), 10))
-            return stalled
+    def stalled() -> int | None:
+        """The bytes the backend got out, once that count stays the same for a second."""
+        counts.append(httpx.get(f"{backend.url}/_flood").json()["bytes"])
+        return counts[-1] if counts[-2:-1] == counts[-1:] else None
 
-    stalled = asyncio.run(scenario())
-    assert 0 < stalled < 64 * 1024 * 1024, f"{stalled / 2**20:.1f} MiB went out before the backend was held back"
+    async with connect(ws_url(gateway), max_size=None) as ws:
+        await hello(ws)
+        await ws.send(f"flood:{frame}")
+        # The client reads nothing: the backend must come to a stop.
+        held = await asyncio.to_thread(wait_until, stalled, 20, "the backend to be held back", interval=1.0)
+        received = 0
+        while received < held:  # reading again lets it go on
+            received += len(await asyncio.wait_for(ws.recv(), 10))
+    assert 0 < held < 64 * 1024 * 1024, f"{held / 2**20:.1f} MiB went out before the backend was held back"
 
 
 @pytest.mark.parametrize(
@@ -138,37 +124,31 @@ def test_a_client_that_stops_reading_holds_the_backend_back(gateway: Server, bac
     ],
     ids=["none", "wrong-bearer", "bearer", "subprotocol", "wrong-subprotocol"],
 )
-def test_api_key_is_checked_before_the_upgrade(
+async def test_api_key_is_checked_before_the_upgrade(
     keyed_gateway: Server, backend: FakeControl, headers: dict[str, str], subprotocols: list[str] | None, allowed: bool
 ) -> None:
-    async def scenario() -> None:
-        if allowed:
-            async with connect(ws_url(keyed_gateway), additional_headers=headers, subprotocols=subprotocols) as ws:  # type: ignore[arg-type]
-                assert ws.subprotocol == ("realtime" if subprotocols else None)  # never the key
-                await hello(ws)
-            return
+    before = len(backend.requests())
+    if allowed:
+        async with connect(ws_url(keyed_gateway), additional_headers=headers, subprotocols=subprotocols) as ws:  # type: ignore[arg-type]
+            assert ws.subprotocol == ("realtime" if subprotocols else None)  # never the key
+            await hello(ws)
+    else:
         with pytest.raises(InvalidStatus) as refused:
             async with connect(ws_url(keyed_gateway), additional_headers=headers, subprotocols=subprotocols):  # type: ignore[arg-type]
                 pass
         response = refused.value.response
         assert response.status_code == 401
         assert json.loads(response.body)["error"]["code"] == "invalid_api_key"
-
-    before = len(backend.requests())
-    asyncio.run(scenario())
     assert len(backend.requests()) == before + (1 if allowed else 0)  # a refused client never reaches the backend
 
 
-def test_backend_down_is_a_502_before_the_upgrade(orphan_gateway: Server) -> None:
-    async def scenario() -> None:
-        with pytest.raises(InvalidStatus) as refused:
-            async with connect(ws_url(orphan_gateway)):
-                pass
-        response = refused.value.response
-        assert response.status_code == 502
-        error = json.loads(response.body)["error"]
-        assert error["code"] == "backend_unreachable" and error["message"].startswith(
-            "The speech-to-text service did not answer"
-        )
-
-    asyncio.run(scenario())
+async def test_backend_down_is_a_502_before_the_upgrade(orphan_gateway: Server) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(ws_url(orphan_gateway)):
+            pass
+    response = refused.value.response
+    assert response.status_code == 502
+    error = json.loads(response.body)["error"]
+    assert error["code"] == "backend_unreachable" and error["message"].startswith(
+        "The speech-to-text service did not answer"
+    )

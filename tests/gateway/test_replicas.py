@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -21,8 +20,9 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from fixtures.servers import REPO, Server, free_port, run_service, stop, wait_healthy
+from fixtures.waiting import wait_until
 from tests.gateway.conftest import FakeControl
-from tests.servers import REPO, Server, free_port, run_service, stop, wait_healthy
 
 SPEECH = {"model": "tts-1", "input": "Hi.", "voice": "alloy"}
 
@@ -65,6 +65,10 @@ def counts(*backends: FakeControl) -> list[int]:
     return [len([r for r in backend.requests() if r["path"] == "/v1/audio/speech"]) for backend in backends]
 
 
+def wait_in_flight(backends: tuple[FakeControl, ...], count: int) -> None:
+    wait_until(lambda: sum(counts(*backends)) >= count, 10, f"{count} request(s) at the replicas")
+
+
 def test_requests_spread_over_replicas_by_fewest_in_flight(
     pair: tuple[FakeControl, FakeControl], work_dir: Path
 ) -> None:
@@ -76,10 +80,7 @@ def test_requests_spread_over_replicas_by_fewest_in_flight(
         answers = []
         for _ in range(6):
             answers.append(pool.submit(speak, server))
-            expected = len(answers)
-            deadline = time.monotonic() + 10  # each one in flight before the next is sent
-            while sum(counts(first, second)) < expected and time.monotonic() < deadline:
-                time.sleep(0.02)
+            wait_in_flight(pair, len(answers))  # each one in flight before the next is sent
         assert counts(first, second) == [3, 3]  # the fewest in flight each time: never 4 and 2
         for backend in pair:
             backend.release()
@@ -110,10 +111,12 @@ def test_a_refusing_replica_is_rested_and_used_again_once_back(work_dir: Path) -
         assert counts(alive) == [4]
         assert "did not take a connection; resting it" in server.log()
         back = stack.enter_context(fake_backend(work_dir, port=port))
-        deadline = time.monotonic() + 10
-        while counts(back) == [0] and time.monotonic() < deadline:  # rested for 1 s, then chosen again
+
+        def chosen_again() -> bool:  # rested for 1 s, then chosen again
             assert speak(server).status_code == 200
-        assert counts(back)[0] >= 1
+            return counts(back)[0] >= 1
+
+        wait_until(chosen_again, 10, "a request to reach the replica that is back")
 
 
 def test_a_streamed_upload_moves_on_from_a_refusing_replica(work_dir: Path) -> None:
@@ -157,9 +160,7 @@ def test_a_name_stands_for_every_address_it_resolves_to(work_dir: Path) -> None:
                 backend.mode("hold")  # two requests in flight at once: one on each address
             with ThreadPoolExecutor(2) as pool:
                 answers = [pool.submit(speak, server) for _ in range(2)]
-                deadline = time.monotonic() + 10
-                while sum(counts(first, second)) < 2 and time.monotonic() < deadline:
-                    time.sleep(0.02)
+                wait_in_flight((first, second), 2)
                 assert counts(first, second) == [1, 1]
                 for backend in (first, second):
                     backend.release()
@@ -167,10 +168,7 @@ def test_a_name_stands_for_every_address_it_resolves_to(work_dir: Path) -> None:
             # The name now stands for one address only: after the next lookup, only that one is asked
             # (through the name itself, as a single backend is).
             hosts.write_text("127.0.0.1 localhost\n127.0.0.1 replicas.test\n")
-            deadline = time.monotonic() + 10
-            while not _last_replicas(log_path).endswith(f"replicas: http://replicas.test:{port}"):
-                assert time.monotonic() < deadline, _last_replicas(log_path)
-                time.sleep(0.05)
+            wait_until(lambda: _last_replicas(log_path).endswith(f"replicas: http://replicas.test:{port}"), 10)
             before = counts(second)
             for _ in range(4):
                 assert speak(server).status_code == 200

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from fixtures.servers import Server
 from tests.gateway.conftest import FakeControl
 from tests.gateway.helpers import Form, assert_error
-from tests.servers import Server
 
 MODEL = ("model", "whisper-1")
 
@@ -224,7 +224,7 @@ def test_slow_steady_upload_is_not_a_stall(strict_gateway: Server, backend: Fake
         pieces = [body[i : i + len(body) // 8 + 1] for i in range(0, len(body), len(body) // 8 + 1)]
         for piece in pieces:
             sock.sendall(piece)
-            time.sleep(0.3)
+            time.sleep(0.3)  # the trickle is what is tested
         answer = b""
         while b"\r\n\r\n" not in answer and (data := sock.recv(65536)):
             answer += data
@@ -274,7 +274,7 @@ def test_idle_connection_is_closed_and_kept_alive_requests_still_work(strict_gat
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         for _ in range(2):  # a kept-alive connection's second request has the same limit, and passes it
             sock.sendall(b"GET /healthz HTTP/1.1\r\n")
-            time.sleep(0.5)
+            time.sleep(0.5)  # a head that takes half the limit: what is tested
             sock.sendall(b"Host: x\r\n\r\n")
             assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK")
         # The same limit bounds a kept-alive connection's idle wait for its next request.

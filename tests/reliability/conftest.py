@@ -9,16 +9,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
-from tests.fixtures.asr_models import tiny_en_path
+from fixtures.asr_models import tiny_en_path
+from fixtures.servers import Server, run_service
 from tests.reliability.procs import Service, start_service
-from tests.servers import Server, run_service
 
 QUEUE = 3
 # Limits the hostile-input tests run into (small, so tests stay fast).
@@ -51,6 +54,18 @@ class Stack:
     def leftovers(self) -> dict[str, list[str]]:
         left = {name: sorted(self._files(name) - self.resident.get(name, set())) for name in self.tmp}
         return {name: files for name, files in left.items() if files}
+
+    def held_open(self, name: str) -> list[str]:
+        """Files service ``name``'s processes hold open in its TMPDIR, unnamed ones too: only /proc
+        shows the gateway's upload spool, a file with no name."""
+        main = psutil.Process(getattr(self, name).process.pid)
+        held = []
+        for process in [main, *main.children(recursive=True)]:
+            for fd in Path(f"/proc/{process.pid}/fd").iterdir():
+                with contextlib.suppress(OSError):  # closed meanwhile
+                    if (target := os.readlink(fd)).startswith(f"{self.tmp[name]}/"):
+                        held.append(target)
+        return held
 
 
 def _tmp(root: Path, name: str) -> Path:

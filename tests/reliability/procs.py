@@ -13,11 +13,11 @@ from pathlib import Path
 
 import psutil
 
-from tests.servers import REPO, free_port, stop, wait_healthy
+from fixtures.servers import REPO, LogFile, free_port, stop, wait_healthy
 
 
 @dataclass
-class Service:
+class Service(LogFile):
     """``python -m module`` on a fixed loopback port, so it can come back where clients expect it."""
 
     module: str
@@ -52,9 +52,6 @@ class Service:
     def rss(self) -> int:
         assert self.process is not None
         return psutil.Process(self.process.pid).memory_info().rss
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
         if self.process is not None:

@@ -9,10 +9,10 @@ import httpx
 import openai
 import pytest
 
+from fixtures.servers import Server, run_service
 from tests.reliability.client import RawClient, assert_envelope, body_of
 from tests.reliability.conftest import FakeControl, fake_gateway_env
 from tests.reliability.procs import Service
-from tests.servers import Server, run_service
 
 KEY = "sk-test-0123456789"
 

@@ -17,11 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fixtures.load import audio_seconds, long_input, synthesize, transcribe
+from fixtures.servers import Server, run_service
+from fixtures.speech import SENTENCE, speech_file
+from fixtures.waiting import wait_until
 from tests.reliability.client import assert_envelope
 from tests.reliability.conftest import BACKEND_TIMEOUT_SECONDS, FakeControl, fake_gateway_env
-from tests.reliability.load import audio_seconds, long_input, synthesize, transcribe
 from tests.reliability.procs import Service, start_service
-from tests.servers import Server, run_service
 
 SHUTDOWN_BOUND_SECONDS = 30
 
@@ -55,19 +57,13 @@ def _long_synthesis(url: str, sentences: int = 40) -> httpx.Response:
         return synthesize(client, url, input=long_input(sentences))
 
 
-def _after_tts_started(tts: Service, seconds: float = 1.5) -> None:
-    deadline = time.monotonic() + 30
-    while "speaking" not in tts.log().rsplit("POST /v1/audio/speech", 1)[-1] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(seconds)
-
-
 def test_backend_killed_mid_request_is_502_then_recovers(tts: Service, gateway: Server) -> None:
     with httpx.Client(timeout=120) as client:
         assert synthesize(client, gateway.url).status_code == 200  # model loaded
     with ThreadPoolExecutor(1) as pool:
+        mark = len(tts.log())
         pending = pool.submit(_long_synthesis, gateway.url)
-        _after_tts_started(tts)
+        tts.wait_for_log("speaking", timeout=30, since=mark)  # the synthesis runs
         tts.kill()
         response = pending.result(timeout=30)
     assert_envelope(response, 502, "backend_unreachable")
@@ -81,8 +77,9 @@ def test_backend_killed_mid_request_is_502_then_recovers(tts: Service, gateway: 
 def test_sigterm_drains_the_request_in_flight(tts: Service, gateway: Server) -> None:
     """Docker/Kubernetes stop: the synthesis running when SIGTERM arrives still completes."""
     with ThreadPoolExecutor(1) as pool:
+        mark = len(tts.log())
         pending = pool.submit(_long_synthesis, gateway.url, 12)  # well within the 30 s drain
-        _after_tts_started(tts, 0.5)
+        tts.wait_for_log("speaking", timeout=30, since=mark)  # the synthesis runs
         tts.terminate()
         response = pending.result(timeout=120)
         assert response.status_code == 200 and audio_seconds(response.content) > 10
@@ -101,7 +98,7 @@ def test_gateway_sigterm_drains_the_request_in_flight(fake: Service, backend: Fa
         with ThreadPoolExecutor(1) as pool:
             request = {"model": "tts-1", "input": "Hi.", "voice": "alloy"}
             pending = pool.submit(httpx.post, f"{service.url}/v1/audio/speech", json=request, timeout=30)
-            time.sleep(0.5)
+            wait_until(backend.requests, 10, "the request to reach the backend")  # in flight
             service.terminate()
             response = pending.result(timeout=30)
         assert response.status_code == 200 and response.content.startswith(b"RIFF")
@@ -130,12 +127,13 @@ def hanging_gateway(silent_backend: str, work_dir: Path, spool: Path) -> Iterato
 
 @pytest.mark.parametrize("route", ["speech", "transcription"])
 def test_hanging_backend_is_504_within_the_timeout(hanging_gateway: Server, route: str) -> None:
+    clip = speech_file(SENTENCE, "mp3")  # made (and cached) before the clock starts
     started = time.monotonic()
     with httpx.Client(timeout=30) as client:
         if route == "speech":
             response = synthesize(client, hanging_gateway.url)
         else:
-            response = transcribe(client, hanging_gateway.url)
+            response = transcribe(client, hanging_gateway.url, clip)
     assert_envelope(response, 504, "backend_timeout")
     assert time.monotonic() - started < BACKEND_TIMEOUT_SECONDS + 3
 
@@ -146,9 +144,7 @@ def test_fake_backend_killed_mid_upload_is_502_then_recovers(fake: Service, back
     backend.mode("sleep", seconds="20")
     with ThreadPoolExecutor(1) as pool, httpx.Client(timeout=30) as client:
         pending = pool.submit(transcribe, client, fake_gateway.url)
-        deadline = time.monotonic() + 10
-        while not backend.requests() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(backend.requests, 10, "the transcription to reach the backend")
         fake.kill()
         response = pending.result(timeout=30)
         assert_envelope(response, 502, "backend_unreachable")

@@ -17,8 +17,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from fixtures.servers import Server
 from gateway.app import create_app
-from tests.servers import Server
 
 schema = schemathesis.openapi.from_dict(create_app().openapi())
 

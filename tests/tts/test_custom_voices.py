@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conformance.schemas import validate
-from tests.fixtures.speech import MORE_SENTENCES, SENTENCES, encode, espeak_file, silence_file, speech_file
+from fixtures.conformance.schemas import validate
+from fixtures.servers import Server, run_service
+from fixtures.speech import MORE_SENTENCES, SENTENCES, encode, espeak_file, silence_file, speech_file
 from tests.gateway.helpers import assert_error
-from tests.servers import Server, run_service
-from tests.tts.helpers import decode, ffmpeg_errors, log_line, speak, speak_streamed
+from tests.tts.helpers import decode, ffmpeg_errors, speak, speak_streamed
 
 FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 
@@ -127,7 +127,7 @@ def test_speed_and_language_detection_with_a_custom_voice(coqui_server: Server, 
     request_id = uuid.uuid4().hex
     german = speak(coqui_server, voice=voice, input="Guten Morgen, wie geht es dir heute?", request_id=request_id)
     assert german.status_code == 200, german.text
-    line = log_line(coqui_server, request_id, "speaking")
+    line = coqui_server.wait_for_log(f"[{request_id}]", "speaking")
     assert f"as {piper_voice['id']} " in line and "language de (detected)" in line
 
 
@@ -295,7 +295,7 @@ def test_a_voice_made_by_another_model_is_refused(
 
 def test_samples_in_other_containers(coqui_server: Server, consent: dict[str, Any], tmp_path: Path) -> None:
     """Any container the ASR service decodes: here webm (Opus), with a stereo-free mono encode."""
-    from tests.fixtures.speech import speech
+    from fixtures.speech import speech
 
     samples, rate = speech(tuple(SENTENCES[2:]))
     sample = encode(samples, rate, tmp_path / "sample.webm", "webm")

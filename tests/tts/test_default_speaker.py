@@ -16,9 +16,9 @@ import pytest
 import soundfile
 
 from common.api_types import OPENAI_VOICES
-from tests.fixtures.tiny_xtts import tiny_xtts_dir
-from tests.servers import Server, free_port, run_service
-from tests.tts.helpers import log_line, pcm_seconds, speak
+from fixtures.servers import Server, free_port, run_service
+from fixtures.tiny_xtts import tiny_xtts_dir
+from tests.tts.helpers import pcm_seconds, speak
 
 
 @pytest.fixture(scope="module")
@@ -74,4 +74,4 @@ def test_missing_reference_is_503_with_the_path_then_fetched_once(
     assert response.status_code == 200, response.text
     assert pcm_seconds(response.content) > 0
     assert reference.is_file()
-    assert "as the default speaker reference" in log_line(running, request_id, "speaking")
+    assert "as the default speaker reference" in running.wait_for_log(f"[{request_id}]", "speaking")

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import Server
+from fixtures.servers import Server
 from tests.tts.helpers import pcm_seconds, speak
 
 GOOD = {"model": "tts-1", "input": "Hello.", "voice": "alloy"}

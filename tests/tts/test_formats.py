@@ -14,14 +14,13 @@ import httpx
 import pytest
 
 from common.api_types import SPEECH_CONTENT_TYPES, SPEECH_FORMATS
-from tests.conformance.schemas import validate
-from tests.servers import Server
+from fixtures.conformance.schemas import validate
+from fixtures.servers import Server
 from tests.tts.helpers import (
     DECODED_RATE,
     PCM_RATE,
     decode,
     ffmpeg_errors,
-    log_line,
     pcm_seconds,
     speak,
     speak_streamed,
@@ -80,7 +79,7 @@ def test_first_bytes_leave_before_synthesis_ends(engine_server: Server) -> None:
         assert response.status_code == 200
         assert next(response.iter_raw())
 
-    line = log_line(engine_server, request_id, "synthesis stopped after", timeout=30)
+    line = engine_server.wait_for_log(f"[{request_id}]", "synthesis stopped after", timeout=30)
     done, total = map(int, re.search(r"after (\d+) of (\d+) sentence", line).groups())
     assert total == 8 and done < total, line
 

@@ -12,8 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.fixtures.tiny_xtts import LANGUAGES, SPEAKERS, tiny_xtts_dir
-from tests.servers import Server, run_service, wait_model_state
+from fixtures.servers import Server, model_state, run_service, wait_model_state
+from fixtures.tiny_xtts import LANGUAGES, SPEAKERS, tiny_xtts_dir
+from fixtures.waiting import wait_until
 from tests.tts.helpers import pcm_seconds, speak
 
 MB = 1024 * 1024
@@ -26,21 +27,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield running
 
 
-def _state(server: Server) -> str:
-    return httpx.get(f"{server.url}/healthz").json()["model"]
-
-
 def test_model_is_released_after_each_request(server: Server) -> None:
-    assert _state(server) == "not_loaded"
+    assert model_state(server) == "not_loaded"
     first = speak(server, response_format="pcm")  # also imports torch and Coqui, which stay
     assert first.status_code == 200
-    assert wait_model_state(server, "not_loaded") == "not_loaded"
+    wait_model_state(server, "not_loaded")
     before = server.rss()
 
     second, peak = server.peak_rss_during(lambda: speak(server, response_format="pcm"))
 
     assert second.status_code == 200
-    assert wait_model_state(server, "not_loaded") == "not_loaded"
+    wait_model_state(server, "not_loaded")
     after = server.rss()
     assert peak - before > 100 * MB, "the model was in memory during the request"
     assert after - before < 60 * MB, f"RSS {before / MB:.0f} MB before, {after / MB:.0f} MB after"
@@ -69,10 +66,7 @@ def test_client_disconnect_stops_synthesis(server: Server) -> None:
     with httpx.stream("POST", f"{server.url}/v1/audio/speech", json=body, timeout=120) as response:
         next(response.iter_raw())
     # The connection is closed: synthesis stops long before thirty sentences are spoken.
-    deadline = time.monotonic() + 30
-    while "common.lifecycle: unloading" not in server.log()[log_start:]:
-        assert time.monotonic() < deadline, "synthesis did not stop after the client left"
-        time.sleep(0.2)
+    server.wait_for_log("common.lifecycle: unloading", timeout=30, since=log_start)
     log = server.log()[log_start:]
     assert "synthesis stopped: the client went away" in log
     # The worker stopped before the model was released and the slot given to the next request.
@@ -95,9 +89,12 @@ def test_a_response_dropped_before_its_first_chunk_frees_the_slot(tmp_path_facto
                     f"Content-Length: {len(body)}\r\n\r\n{body}".encode()
                 )
             # ... and gone before the first byte of the answer.
-        deadline = time.monotonic() + 10
-        while (response := speak(server, response_format="pcm")).status_code == 429 and time.monotonic() < deadline:
-            time.sleep(0.1)
+
+        def admitted() -> httpx.Response | None:  # until the dropped requests are noticed, one is refused (429)
+            response = speak(server, response_format="pcm")
+            return None if response.status_code == 429 else response
+
+        response = wait_until(admitted, 10, "a request that is not refused", interval=0.1)
         assert response.status_code == 200, response.text
         assert "synthesis stopped" in server.log() or "its request was cancelled" in server.log()
 
@@ -105,10 +102,10 @@ def test_a_response_dropped_before_its_first_chunk_frees_the_slot(tmp_path_facto
 def test_voices_are_listed_without_the_model_or_the_slot(server: Server) -> None:
     """GET /v1/audio/voices reads the model's files: it loads nothing and answers at once even
     while a synthesis holds the inference slot."""
-    assert wait_model_state(server, "not_loaded") == "not_loaded"
+    wait_model_state(server, "not_loaded")
     voices = httpx.get(f"{server.url}/v1/audio/voices", timeout=10).json()
     assert voices["builtin"] == list(SPEAKERS) and voices["languages"] == list(LANGUAGES)
-    assert _state(server) == "not_loaded"
+    assert model_state(server) == "not_loaded"
 
     text = " ".join(f"This is sentence number {n}." for n in range(30))
     body = {"model": "tts-1", "input": text, "voice": "alloy", "response_format": "pcm"}

@@ -3,8 +3,9 @@ seconds of audio it made, the request's compute time, the model kind it loaded."
 
 from __future__ import annotations
 
+from fixtures.servers import Server
+from fixtures.waiting import wait_until
 from tests.metrics import Exposition, added, scrape
-from tests.servers import Server, wait_until
 from tests.tts.helpers import PCM_RATE, speak
 
 TTS = {"service": "coqui-tts"}

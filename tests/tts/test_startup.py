@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.fixtures.tiny_xtts import SPEAKERS, plant_in_hf_cache, tiny_xtts_dir
-from tests.servers import REPO, run_service
+from fixtures.servers import REPO, run_service
+from fixtures.tiny_xtts import SPEAKERS, plant_in_hf_cache, tiny_xtts_dir
 from tests.tts.helpers import pcm_seconds, speak
 
 XTTS_V2 = "tts_models/multilingual/multi-dataset/xtts_v2"

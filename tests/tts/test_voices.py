@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 from common.api_types import OPENAI_VOICES
-from tests.fixtures.tiny_xtts import LANGUAGES, SPEAKERS
-from tests.servers import Server
-from tests.tts.helpers import log_line, speak
+from fixtures.servers import Server
+from fixtures.tiny_xtts import LANGUAGES, SPEAKERS
+from tests.tts.helpers import speak
 
 
 def test_coqui_voices_list_builtins_and_the_openai_mapping(coqui_server: Server) -> None:
@@ -54,5 +54,5 @@ def test_voice_resolution(coqui_server: Server, voice: str, speaker: str, why: s
     response = speak(coqui_server, voice=voice, response_format="pcm", request_id=request_id)
 
     assert response.status_code == 200, response.text
-    line = log_line(coqui_server, request_id, "speaking")
+    line = coqui_server.wait_for_log(f"[{request_id}]", "speaking")
     assert f" as {speaker} (" in line and why in line

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from wyoming.asr import Transcript
 from wyoming.event import Event
 from wyoming.tts import SynthesizeVoice
 
-from tests.e2e.checks import word_error_rate
-from tests.e2e.stack import LocalStack
-from tests.fixtures.realtime import utterance
-from tests.fixtures.speech import SENTENCES
-from tests.wyoming_server.client import audio_of, pcm_of, synthesize, transcribe
+from fixtures.realtime import utterance
+from fixtures.speech import SENTENCES
+from fixtures.stack import LocalStack
+from fixtures.wer import word_error_rate
+from fixtures.wyoming_client import audio_of, pcm_of, synthesize, transcribe
+
+pytestmark = pytest.mark.anyio
 
 
-def test_several_clients_at_once(embedded_stack: LocalStack) -> None:
+async def test_several_clients_at_once(embedded_stack: LocalStack) -> None:
     port = embedded_stack.ports["wyoming"]
     clips = [pcm_of(*utterance(text, before=0.3, after=0.7), 16000) for text in SENTENCES[:3]]
 
@@ -28,7 +31,7 @@ def test_several_clients_at_once(embedded_stack: LocalStack) -> None:
             *(synthesize(port, text, SynthesizeVoice(name=voice)) for voice, text in spoken.items()),
         )
 
-    results = asyncio.run(together())
+    results = await together()
     for text, events in zip(SENTENCES[:3], results[:3], strict=True):
         assert events[-1].type == "transcript-stop", [event.type for event in events]
         said = Transcript.from_event(events[-2]).text

@@ -6,7 +6,6 @@ answers with the last listing it read when the gateway has gone."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
@@ -17,17 +16,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.info import Describe
 from wyoming.tts import SynthesizeVoice
 
-from tests.e2e.stack import LocalStack
-from tests.fixtures.realtime import utterance
-from tests.fixtures.speech import SENTENCE, speech_file
+from fixtures.realtime import utterance
+from fixtures.servers import REPO, free_port, stop
+from fixtures.speech import SENTENCE, speech_file
+from fixtures.stack import LocalStack
+from fixtures.waiting import wait_until
+from fixtures.wyoming_client import connect, describe, pcm_of, synthesize, transcribe
 from tests.gateway.flaky_proxy import flaky_proxy
-from tests.servers import REPO, free_port, stop
-from tests.wyoming_server.client import connect, describe, pcm_of, synthesize, transcribe
+
+pytestmark = pytest.mark.anyio
 
 QUICKLY = 10.0  # seconds: an answer, not a hang (the stack answers a refused backend at once)
 
@@ -48,17 +51,17 @@ async def closed_after(port: int, events: list[Event]) -> list[Event]:
     return received
 
 
-def test_an_unknown_voice(embedded_stack: LocalStack) -> None:
+async def test_an_unknown_voice(embedded_stack: LocalStack) -> None:
     port = embedded_stack.ports["wyoming"]
     for name in ("nobody", "voice_doesnotexist"):
-        events = asyncio.run(synthesize(port, "Hello.", SynthesizeVoice(name=name)))
+        events = await synthesize(port, "Hello.", SynthesizeVoice(name=name))
         error = error_of(events)
         assert error.code == "unknown_voice" and f"Unknown voice {name!r}" in error.text, error
         assert "alloy" in error.text and "joe" in error.text  # what there is instead
         assert [event.type for event in events] == ["error"]  # no audio-start before it
 
 
-def test_a_backend_that_is_down(embedded_stack: LocalStack) -> None:
+async def test_a_backend_that_is_down(embedded_stack: LocalStack) -> None:
     """The error is the API's own: the same message and code the gateway answers over HTTP."""
     port = embedded_stack.ports["wyoming"]
     samples, rate = utterance(SENTENCE, before=0.3, after=0.5)
@@ -67,12 +70,12 @@ def test_a_backend_that_is_down(embedded_stack: LocalStack) -> None:
         try:
             started = time.monotonic()
             if service == "asr":
-                events = asyncio.run(transcribe(port, pcm_of(samples, rate, 16000)))
+                events = await transcribe(port, pcm_of(samples, rate, 16000))
                 with speech_file(SENTENCE).open("rb") as audio:
                     api = httpx.post(f"{embedded_stack.url}/v1/audio/transcriptions", data={"model": "whisper-1"},
                                      files={"file": audio}, timeout=30)  # fmt: skip
             else:
-                events = asyncio.run(synthesize(port, SENTENCE))
+                events = await synthesize(port, SENTENCE)
                 body = {"model": "tts-1", "voice": "alloy", "input": SENTENCE}
                 api = httpx.post(f"{embedded_stack.url}/v1/audio/speech", json=body, timeout=30)
             error = error_of(events)
@@ -81,7 +84,7 @@ def test_a_backend_that_is_down(embedded_stack: LocalStack) -> None:
             assert (error.text, error.code) == (api.json()["error"]["message"], api.json()["error"]["code"])
         finally:  # later tests share this stack
             embedded_stack.start_service(stopped)
-    assert asyncio.run(synthesize(port, SENTENCE))[-1].type == "audio-stop"  # back without a restart
+    assert (await synthesize(port, SENTENCE))[-1].type == "audio-stop"  # back without a restart
 
 
 @contextmanager
@@ -93,10 +96,12 @@ def wyoming_server(gateway_url: str, tmp_path: Path, **settings: str) -> Iterato
         process = subprocess.Popen([sys.executable, "-m", "wyoming_server"], cwd=REPO, env=env, stdout=log,
                                    stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while not _listening(port):
-            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "wyoming.log").read_text()
-            time.sleep(0.1)
+
+        def listening() -> bool:
+            assert process.poll() is None, (tmp_path / "wyoming.log").read_text()
+            return _listening(port)
+
+        wait_until(listening, 60, f"the Wyoming server to listen on port {port}", interval=0.1)
         yield port
     finally:
         stop(process)
@@ -111,7 +116,7 @@ def _listening(port: int) -> bool:
         return False
 
 
-def expect_quick_errors(port: int, code: str) -> None:
+async def expect_quick_errors(port: int, code: str) -> None:
     samples, rate = utterance(SENTENCE, before=0.3, after=0.5)
     for request in (
         lambda: closed_after(port, [Describe().event()]),
@@ -119,17 +124,17 @@ def expect_quick_errors(port: int, code: str) -> None:
         lambda: transcribe(port, pcm_of(samples, rate, 16000)),
     ):
         started = time.monotonic()
-        events = asyncio.run(request())
+        events = await request()
         assert time.monotonic() - started < QUICKLY
         assert error_of(events).code == code, events
 
 
-def test_a_gateway_that_cannot_be_reached(tmp_path: Path) -> None:
+async def test_a_gateway_that_cannot_be_reached(tmp_path: Path) -> None:
     with wyoming_server(f"http://127.0.0.1:{free_port()}", tmp_path) as port:
-        expect_quick_errors(port, "gateway_unreachable")
+        await expect_quick_errors(port, "gateway_unreachable")
 
 
-def test_a_gateway_that_never_answers(tmp_path: Path) -> None:
+async def test_a_gateway_that_never_answers(tmp_path: Path) -> None:
     """It accepts connections and says nothing: the Wyoming server's timeouts answer for it."""
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
@@ -141,24 +146,24 @@ def test_a_gateway_that_never_answers(tmp_path: Path) -> None:
             samples, rate = utterance(SENTENCE, before=0.3, after=0.5)
             for request in (lambda: synthesize(port, SENTENCE), lambda: transcribe(port, pcm_of(samples, rate, 16000))):
                 started = time.monotonic()
-                error = error_of(asyncio.run(request()))
+                error = error_of(await request())
                 assert time.monotonic() - started < QUICKLY
                 assert error.code in ("gateway_timeout", "gateway_unreachable"), error
                 assert "within 1 s" in error.text, error
 
 
-def test_describe_answers_with_the_last_listing_while_the_gateway_is_away(
+async def test_describe_answers_with_the_last_listing_while_the_gateway_is_away(
     embedded_stack: LocalStack, tmp_path: Path
 ) -> None:
     """Home Assistant gives describe a second: once the Wyoming server has read the listings, it
     answers with them when the gateway cannot (here: a proxy in front of the real gateway, closed)."""
     with flaky_proxy(embedded_stack.url) as proxy, wyoming_server(proxy.url, tmp_path) as port:
-        first = asyncio.run(describe(port))
+        first = await describe(port)
         proxy.close_all()
         proxy.stop()
         started = time.monotonic()
-        again = asyncio.run(describe(port))
+        again = await describe(port)
         assert time.monotonic() - started < QUICKLY
         assert again == first
-        speech = asyncio.run(synthesize(port, SENTENCE))  # nothing to fall back on
+        speech = await synthesize(port, SENTENCE)  # nothing to fall back on
         assert error_of(speech).code == "gateway_unreachable"

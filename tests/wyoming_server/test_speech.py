@@ -16,11 +16,13 @@ from openai import OpenAI
 from wyoming.event import Event
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice
 
+from fixtures.speech import SENTENCES, espeak_file, speech_file
+from fixtures.stack import LocalStack
+from fixtures.wer import word_error_rate
+from fixtures.wyoming_client import audio_of, connect, describe, read_until, synthesize
 from gateway.consent import STATEMENTS
-from tests.e2e.checks import word_error_rate
-from tests.e2e.stack import LocalStack
-from tests.fixtures.speech import SENTENCES, espeak_file, speech_file
-from tests.wyoming_server.client import audio_of, connect, describe, read_until, synthesize
+
+pytestmark = pytest.mark.anyio
 
 MAX_WER = 0.2
 WORD_SECONDS = 0.05  # an LLM writing 20 words a second
@@ -38,19 +40,19 @@ def heard(stack: LocalStack, pcm: bytes) -> str:
     return stack.openai_client().audio.transcriptions.create(model="whisper-1", file=("speech.wav", audio)).text
 
 
-def test_synthesize_with_a_built_in_voice(embedded_stack: LocalStack) -> None:
+async def test_synthesize_with_a_built_in_voice(embedded_stack: LocalStack) -> None:
     port = embedded_stack.ports["wyoming"]
     for voice in (SynthesizeVoice(name="alloy"), SynthesizeVoice(name="joe"), None):
-        events = asyncio.run(synthesize(port, SENTENCES[1], voice))
+        events = await synthesize(port, SENTENCES[1], voice)
         kinds = [event.type for event in events]
         assert kinds[0] == "audio-start" and kinds[-1] == "audio-stop" and "audio-chunk" in kinds, kinds
         said = heard(embedded_stack, audio_of(events))
         assert word_error_rate(SENTENCES[1], said) <= MAX_WER, (voice, said)
-    blank = asyncio.run(synthesize(port, "  "))  # nothing to say: still an answer that ends
+    blank = await synthesize(port, "  ")  # nothing to say: still an answer that ends
     assert [event.type for event in blank] == ["audio-start", "audio-stop"]
 
 
-def test_streaming_synthesis_speaks_before_the_text_is_complete(embedded_stack: LocalStack) -> None:
+async def test_streaming_synthesis_speaks_before_the_text_is_complete(embedded_stack: LocalStack) -> None:
     """Three sentences, one word at a time: the writer holds the last sentence back until audio has
     come (so the first sentence is heard while the text is incomplete, however busy the machine),
     the format never changes, and the sentences are heard in order."""
@@ -80,7 +82,7 @@ def test_streaming_synthesis_speaks_before_the_text_is_complete(embedded_stack: 
             await writer
             return events
 
-    events = asyncio.run(scenario())
+    events = await scenario()
     kinds = [event.type for event in events]
     assert kinds[-1] == "synthesize-stopped" and "error" not in kinds, kinds
     assert kinds.count("audio-start") == kinds.count("audio-stop") >= 2, kinds  # spoken in pieces as text came
@@ -99,16 +101,16 @@ def custom_voice(coqui_stack: LocalStack) -> dict[str, Any]:
     return {"id": voice.id, "name": voice.name}
 
 
-def test_a_custom_voice_is_described_and_speaks(coqui_stack: LocalStack, custom_voice: dict[str, Any]) -> None:
+async def test_a_custom_voice_is_described_and_speaks(coqui_stack: LocalStack, custom_voice: dict[str, Any]) -> None:
     """Made after the Wyoming server started, listed by the next describe, and spoken with: the
     audio is the API's own for the same request (XTTS on the tiny checkpoint: noise, the same noise)."""
     port = coqui_stack.ports["wyoming"]
-    info = asyncio.run(describe(port))
+    info = await describe(port)
     listed = {voice.name: voice for voice in info.tts[0].voices}
     assert listed[custom_voice["id"]].description == "Jane (custom voice)"
     assert listed[custom_voice["id"]].languages == listed["alloy"].languages and "de" in listed["alloy"].languages
     text = "Hello from my own voice."
-    events = asyncio.run(synthesize(port, text, SynthesizeVoice(name=custom_voice["id"])))
+    events = await synthesize(port, text, SynthesizeVoice(name=custom_voice["id"]))
     body = {"model": "tts-1", "voice": custom_voice["id"], "input": text, "response_format": "pcm"}
     expected = httpx.post(f"{coqui_stack.url}/v1/audio/speech", json=body, timeout=300)
     assert expected.status_code == 200

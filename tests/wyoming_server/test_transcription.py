@@ -4,17 +4,17 @@ clients send, and gets the words back; describe tells it what the stack serves."
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import pytest
 from wyoming.asr import Transcript, TranscriptChunk
 
-from tests.e2e.checks import word_error_rate
-from tests.e2e.stack import LocalStack
-from tests.fixtures.realtime import utterance
-from tests.fixtures.speech import SENTENCE, SENTENCES
-from tests.wyoming_server.client import describe, pcm_of, transcribe
+from fixtures.realtime import utterance
+from fixtures.speech import SENTENCE, SENTENCES
+from fixtures.stack import LocalStack
+from fixtures.wer import word_error_rate
+from fixtures.wyoming_client import describe, pcm_of, transcribe
+
+pytestmark = pytest.mark.anyio
 
 MAX_WER = 0.15
 
@@ -24,8 +24,8 @@ def port(embedded_stack: LocalStack) -> int:
     return embedded_stack.ports["wyoming"]
 
 
-def test_describe_lists_the_asr_model_and_every_voice(port: int, embedded_stack: LocalStack) -> None:
-    info = asyncio.run(describe(port))
+async def test_describe_lists_the_asr_model_and_every_voice(port: int, embedded_stack: LocalStack) -> None:
+    info = await describe(port)
     (asr,) = info.asr
     assert asr.installed and asr.supports_transcript_streaming
     assert [model.name for model in asr.models] == ["whisper-1", "turbo"]
@@ -45,10 +45,10 @@ def test_describe_lists_the_asr_model_and_every_voice(port: int, embedded_stack:
     [(16000, 1, "en"), (48000, 2, "en-US")],
     ids=["16kHz-mono", "48kHz-stereo"],
 )
-def test_transcribe(port: int, rate: int, channels: int, language: str) -> None:
+async def test_transcribe(port: int, rate: int, channels: int, language: str) -> None:
     samples, source_rate = utterance(SENTENCES[0], before=0.5, after=0.7)
-    events = asyncio.run(transcribe(port, pcm_of(samples, source_rate, rate, channels), rate=rate, channels=channels,
-                                    language=language))  # fmt: skip
+    events = await transcribe(port, pcm_of(samples, source_rate, rate, channels), rate=rate, channels=channels,
+                                    language=language)  # fmt: skip
     kinds = [event.type for event in events]
     assert kinds[0] == "transcript-start" and kinds[-2:] == ["transcript", "transcript-stop"], kinds
     transcript = Transcript.from_event(events[-2])
@@ -56,10 +56,10 @@ def test_transcribe(port: int, rate: int, channels: int, language: str) -> None:
     assert word_error_rate(SENTENCES[0], transcript.text) <= MAX_WER, transcript.text
 
 
-def test_streamed_transcript_events_add_up_to_the_transcript(port: int) -> None:
+async def test_streamed_transcript_events_add_up_to_the_transcript(port: int) -> None:
     """Two sentences: chunks as the words come, which together say the transcript."""
     samples, rate = utterance([SENTENCE, SENTENCES[3]], before=0.3, after=0.7)
-    events = asyncio.run(transcribe(port, pcm_of(samples, rate, 16000), chunk_ms=32))
+    events = await transcribe(port, pcm_of(samples, rate, 16000), chunk_ms=32)
     kinds = [event.type for event in events]
     assert kinds == ["transcript-start", *["transcript-chunk"] * (len(kinds) - 3), "transcript", "transcript-stop"]
     assert len(kinds) > 3, kinds
@@ -69,7 +69,7 @@ def test_streamed_transcript_events_add_up_to_the_transcript(port: int) -> None:
     assert word_error_rate(f"{SENTENCE} {SENTENCES[3]}", transcript) <= MAX_WER, transcript
 
 
-def test_audio_stop_without_audio_is_an_empty_transcript(port: int) -> None:
-    events = asyncio.run(transcribe(port, b""))
+async def test_audio_stop_without_audio_is_an_empty_transcript(port: int) -> None:
+    events = await transcribe(port, b"")
     assert [event.type for event in events] == ["transcript-start", "transcript", "transcript-stop"]
     assert Transcript.from_event(events[1]).text == ""
