@@ -26,14 +26,40 @@ class WhisperModel:
     base_options: Any  # faster_whisper TranscriptionOptions
     multilingual: bool
 
-    def configure(self, *, prompt: str | None, temperature: float) -> None:
+    def configure(self, *, prompt: str | None, temperature: float, hotwords: str | None = None) -> None:
         """Per-request decoding options (one inference at a time, so setting them is safe)."""
         # OpenAI semantics: temperature 0 = greedy with Whisper's fallback ladder; >0 = that one.
         temperatures = self.base_options.temperatures if temperature == 0 else [temperature]
-        self.pipeline.options = dataclasses.replace(self.base_options, initial_prompt=prompt, temperatures=temperatures)
+        self.pipeline.options = dataclasses.replace(
+            self.base_options, initial_prompt=prompt, temperatures=temperatures, hotwords=hotwords
+        )
 
     def tokens(self, text: str) -> list[int]:
         return list(self.pipeline.model.hf_tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def tokenizer(self, language: str) -> Any:
+        """faster-whisper's tokenizer for transcribing ``language`` (its SOT sequence, special tokens)."""
+        from faster_whisper.tokenizer import Tokenizer
+
+        whisper = self.pipeline.model
+        return Tokenizer(whisper.hf_tokenizer, whisper.model.is_multilingual, task="transcribe", language=language)
+
+    def decoding_prompt(self, tokenizer: Any) -> list[int]:
+        """The prompt WhisperX decodes every segment after, with the options set by ``configure``:
+        hotwords and initial prompt (after ``sot_prev``), the SOT sequence, no timestamps."""
+        options = self.pipeline.options
+        previous = tokenizer.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
+        return list(
+            self.pipeline.model.get_prompt(
+                tokenizer, previous, without_timestamps=options.without_timestamps, prefix=options.prefix,
+                hotwords=options.hotwords,
+            )
+        )  # fmt: skip
+
+    @property
+    def max_hotword_tokens(self) -> int:
+        """faster-whisper cuts hotwords longer than this (half the decoder's context, less one)."""
+        return self.pipeline.model.max_length // 2 - 1
 
 
 def whisper_key(settings: Settings) -> str:

@@ -19,6 +19,7 @@ import numpy as np
 
 from asr import audio, chunking, models
 from asr.chunking import SpeakerLabels, Turn
+from asr.logprobs import Scored, segment_logprobs
 from asr.settings import SERVICE, Settings
 from asr.word_timestamps import whisper_words
 from common.api_types import TranscriptionForm
@@ -41,6 +42,7 @@ class Transcript:
     temperature: float = 0.0
     segments: list[dict[str, Any]] = field(default_factory=list)
     diarization: list[Turn] | None = None
+    token_logprobs: list[Scored] | None = None  # with include[]=logprobs: every token, in order
 
     @property
     def text(self) -> str:
@@ -195,6 +197,8 @@ class Pipeline:
         language = self.params.language
         if self.params.needs_diarization:
             self.transcript.diarization = []
+        if self.params.logprobs:
+            self.transcript.token_logprobs = []
         cut = 0
         try:
             while (window := await session.run(next, windows, None)) is not None:
@@ -222,6 +226,12 @@ class Pipeline:
         segments, self.transcript.language = await session.run(
             _transcribe, whisper, speech, params, self.task, language, settings.batch_size, session.token
         )
+        if self.transcript.token_logprobs is not None and segments:
+            # Before alignment, which may split segments: these are the ones Whisper decoded.
+            self.transcript.token_logprobs += await session.run(
+                segment_logprobs, whisper, segments, speech, self.transcript.language, settings.batch_size,
+                session.token,
+            )  # fmt: skip
         if params.needs_alignment and segments:
             segments = await self._words(whisper, segments, speech)
         if params.needs_diarization:

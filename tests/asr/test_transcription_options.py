@@ -1,0 +1,116 @@
+"""OpenAI's newer transcription options on real tiny.en and real Piper speech: include[]=logprobs,
+keywords[], languages[] and chunking_strategy, each through the official SDK and as raw form
+fields, with the responses checked against OpenAI's published schemas."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.asr.conftest import transcribe
+from tests.asr.test_transcription import CLIP, MAX_WER, wer
+from tests.conformance.schemas import validate
+from tests.fixtures import asr_models
+from tests.fixtures.speech import speech_file
+from tests.servers import Server
+
+
+def sdk(server: Server) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+
+
+def sse_events(response: httpx.Response) -> list[dict[str, Any]]:
+    return [json.loads(block.removeprefix("data: ")) for block in response.text.split("\n\n") if block]
+
+
+def assert_tokens_spell(tokens: list[dict[str, Any]], text: str) -> None:
+    """Tokens in order: their texts join to ``text`` and their bytes to its UTF-8 bytes."""
+    assert tokens
+    assert "".join(t["token"] for t in tokens) == text
+    assert b"".join(bytes(map(int, t["bytes"])) for t in tokens) == text.encode()  # the SDK reads floats
+    assert all(t["logprob"] <= 0 for t in tokens)
+
+
+# -- include[]=logprobs -------------------------------------------------------------------------------
+
+
+def test_logprobs_through_the_sdk_are_whispers_tokens_joining_to_the_text(asr: Server) -> None:
+    with speech_file(CLIP, "wav").open("rb") as file:
+        result = sdk(asr).audio.transcriptions.create(
+            model="whisper-1", file=file, response_format="json", include=["logprobs"]
+        )
+    body = result.model_dump(exclude_none=True)
+    validate("CreateTranscriptionResponseJson", body)
+    assert wer(result.text) <= MAX_WER
+    assert_tokens_spell(body["logprobs"], result.text)
+    words = result.text.split()
+    assert len(body["logprobs"]) >= len(words)  # a token per word at least (punctuation is its own)
+    assert body["logprobs"][0]["token"] == words[0]  # "Good": a whole word is one token
+    # Clear synthetic speech: the decoder is sure of nearly every token.
+    assert sum(t["logprob"] for t in body["logprobs"]) / len(body["logprobs"]) > -0.3
+
+
+def test_logprobs_are_the_decoders_own(asr: Server) -> None:
+    """The per-token log probabilities add up to the score the decoder gave the segment
+    (verbose_json's avg_logprob: the sum over the tokens and the end-of-text token, over their
+    count), so they are the probabilities Whisper decoded with."""
+    path = speech_file(CLIP, "wav")
+    tokens = transcribe(asr, path, **{"include[]": "logprobs"}).json()["logprobs"]
+    segments = transcribe(asr, path, response_format="verbose_json").json()["segments"]
+    assert len(segments) == 1 and len(segments[0]["tokens"]) == len(tokens)
+    mean = sum(t["logprob"] for t in tokens) / (len(tokens) + 1)
+    assert mean == pytest.approx(segments[0]["avg_logprob"], abs=0.02)
+
+
+def test_streamed_logprobs_ride_on_each_delta_and_on_done(asr: Server) -> None:
+    response = transcribe(asr, speech_file(CLIP, "mp3"), stream="true", **{"include[]": "logprobs"})
+    assert response.status_code == 200, response.text
+    events = sse_events(response)
+    *deltas, done = events
+    validate("TranscriptTextDoneEvent", done)
+    for delta in deltas:
+        validate("TranscriptTextDeltaEvent", delta)
+        assert_tokens_spell(delta["logprobs"], delta["delta"])
+    assert_tokens_spell(done["logprobs"], done["text"])
+    assert [t for d in deltas for t in d["logprobs"]] == done["logprobs"]
+    with speech_file(CLIP, "mp3").open("rb") as file:
+        streamed = list(sdk(asr).audio.transcriptions.create(
+            model="whisper-1", file=file, stream=True, include=["logprobs"]
+        ))  # fmt: skip
+    assert streamed[-1].type == "transcript.text.done"
+    assert [t.model_dump() for t in streamed[-1].logprobs] == done["logprobs"]
+
+
+def test_without_include_no_logprobs(asr: Server) -> None:
+    assert "logprobs" not in transcribe(asr, speech_file(CLIP, "wav")).json()
+
+
+@pytest.mark.parametrize("response_format", ["text", "verbose_json", "srt"])
+def test_logprobs_need_json(asr: Server, response_format: str) -> None:
+    response = transcribe(asr, speech_file(CLIP, "wav"), response_format=response_format, **{"include[]": "logprobs"})
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "include[]"
+
+
+def test_token_bytes_are_raw_and_characters_split_across_tokens_join_whole() -> None:
+    """Byte-level BPE on tiny.en's own vocabulary: a character of several bytes may span tokens;
+    its bytes stay raw and its text goes with the token that completes it."""
+    from tokenizers import Tokenizer
+
+    from asr.logprobs import between, rendered, token_bytes
+
+    vocabulary = Tokenizer.from_file(str(Path(asr_models.tiny_en_path()) / "tokenizer.json"))
+    text = " Tōkyō’s naïve café: 東京"
+    ids = vocabulary.encode(text, add_special_tokens=False).ids
+    tokens = rendered([(token_bytes(vocabulary, i), -0.5) for i in ids])
+    joined = text.removeprefix(" ")  # the first token's leading space is dropped, as in the transcript
+    assert_tokens_spell([t.model_dump() for t in tokens], joined)
+    assert any(t.token == "" for t in tokens)  # a token that only begins a character
+    start = joined.index("café")
+    picked = between(tokens, start - 1, start + len("café:"))  # " café:" (the space starts its token)
+    assert "".join(t.token for t in picked) == " café:"
