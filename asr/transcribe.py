@@ -23,7 +23,7 @@ from asr.logprobs import Scored, segment_logprobs
 from asr.settings import SERVICE, Settings
 from asr.word_timestamps import whisper_words
 from common.api_types import TranscriptionForm
-from common.errors import APIError
+from common.errors import APIError, invalid
 from common.lifecycle import CancelToken, Session
 from common.metrics import AUDIO_SECONDS
 
@@ -68,7 +68,7 @@ def _transcribe(
     model: models.WhisperModel, samples: np.ndarray, params: TranscriptionForm, task: Task, language: str | None,
     batch_size: int, token: CancelToken,
 ) -> tuple[list[dict[str, Any]], str]:  # fmt: skip
-    model.configure(prompt=params.prompt, temperature=params.temperature)
+    model.configure(prompt=params.prompt, temperature=params.temperature, hotwords=_hotwords(model, params.keywords))
     if not model.multilingual:
         language = "en"  # English-only models cannot detect or translate
     result = model.pipeline.transcribe(
@@ -87,6 +87,22 @@ def _transcribe(
             }
         )  # fmt: skip
     return segments, result["language"]
+
+
+def _hotwords(model: models.WhisperModel, keywords: list[str]) -> str | None:
+    """``keywords[]`` as faster-whisper's hotwords: one phrase after ``sot_prev`` in the decoding
+    prompt; 400 when they do not fit (faster-whisper would silently cut them)."""
+    if not keywords:
+        return None
+    hotwords = ", ".join(keyword.strip() for keyword in keywords)
+    count, budget = len(model.tokens(" " + hotwords)), model.max_hotword_tokens
+    if count > budget:
+        raise invalid(
+            f"The keywords come to {count} of Whisper's tokens; at most {budget} fit in its prompt. "
+            "Send fewer or shorter keywords.",
+            "keywords[]",
+        )
+    return hotwords
 
 
 def _compression_ratio(text: str) -> float:

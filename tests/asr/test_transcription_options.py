@@ -114,3 +114,31 @@ def test_token_bytes_are_raw_and_characters_split_across_tokens_join_whole() -> 
     start = joined.index("café")
     picked = between(tokens, start - 1, start + len("café:"))  # " café:" (the space starts its token)
     assert "".join(t.token for t in picked) == " café:"
+
+
+# -- keywords[] -----------------------------------------------------------------------------------------
+
+MADE_UP = "Please send the final report to Zorblax before Friday."  # tiny.en alone hears "Zor Blacks"
+
+
+def test_a_made_up_keyword_is_spelled_as_given(asr: Server) -> None:
+    path = speech_file(MADE_UP, "wav")
+    plain = transcribe(asr, path).json()["text"]
+    assert "Zorblax" not in plain  # what the keyword changes
+    with path.open("rb") as file:
+        hinted = sdk(asr).audio.transcriptions.create(
+            model="whisper-1", file=file, keywords=["Zorblax", "Friday"], response_format="verbose_json"
+        )
+    assert "Zorblax" in hinted.text, hinted.text
+    assert wer(hinted.text, MADE_UP) == 0
+    raw = transcribe(asr, path, **{"keywords[]": ["quarterly budget", "Zorblax"]}).json()["text"]
+    assert "Zorblax" in raw
+
+
+def test_keywords_past_whispers_prompt_budget_are_400(asr: Server) -> None:
+    """faster-whisper keeps 223 tokens of hotwords: more would be cut silently, so they are refused."""
+    keywords = [f"Zorblax{index} Quorvath{index}" for index in range(40)]  # ~400 tokens, within OpenAI's limits
+    response = transcribe(asr, speech_file(MADE_UP, "wav"), **{"keywords[]": keywords})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["param"] == "keywords[]" and "223" in error["message"]
