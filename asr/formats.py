@@ -18,6 +18,7 @@ from common.resources import (
     TranscriptionAdvancedJson,
     TranscriptionDiarizedJson,
     TranscriptionJson,
+    TranscriptionLanguage,
     TranscriptionSegment,
     TranscriptionVerboseJson,
     TranscriptionWord,
@@ -63,6 +64,11 @@ def _usage(transcript: Transcript) -> DurationUsage | None:
 def logprobs(transcript: Transcript) -> list[TokenLogprob] | None:
     """With include[]=logprobs: the transcript's tokens, joining to its text."""
     return rendered(transcript.token_logprobs) if transcript.token_logprobs is not None else None
+
+
+def languages(transcript: Transcript, params: TranscriptionForm) -> list[TranscriptionLanguage] | None:
+    """With languages[]: the one detected among them (or the one given as ``language``)."""
+    return [TranscriptionLanguage(code=transcript.language)] if params.languages else None
 
 
 def _words(transcript: Transcript) -> list[TranscriptionWord]:
@@ -131,6 +137,7 @@ def verbose_json(transcript: Transcript, params: TranscriptionForm) -> Transcrip
         text=transcript.text,
         segments=segments,
         words=_words(transcript) if params.word_timestamps or params.advanced else None,
+        languages=languages(transcript, params),
         usage=_usage(transcript),
     )
 
@@ -166,7 +173,12 @@ def render(transcript: Transcript, params: TranscriptionForm) -> Response:
     elif params.advanced:
         body = advanced_json(transcript)
     else:
-        body = TranscriptionJson(text=transcript.text, logprobs=logprobs(transcript), usage=_usage(transcript))
+        body = TranscriptionJson(
+            text=transcript.text,
+            logprobs=logprobs(transcript),
+            languages=languages(transcript, params),
+            usage=_usage(transcript),
+        )
     return JSONResponse(body.dump())
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from asr import audio, chunking, models
 from asr.chunking import SpeakerLabels, Turn
+from asr.languages import detect_among
 from asr.logprobs import Scored, segment_logprobs
 from asr.settings import SERVICE, Settings
 from asr.word_timestamps import whisper_words
@@ -70,7 +71,16 @@ def _transcribe(
 ) -> tuple[list[dict[str, Any]], str]:  # fmt: skip
     model.configure(prompt=params.prompt, temperature=params.temperature, hotwords=_hotwords(model, params.keywords))
     if not model.multilingual:
+        if params.languages and "en" not in params.languages:
+            raise invalid(
+                "The ASR model is English-only: 'languages[]' must include 'en' (or set WHISPERX_MODEL to a "
+                "multilingual model).",
+                "languages[]",
+                "unsupported_language",
+            )
         language = "en"  # English-only models cannot detect or translate
+    elif language is None and params.languages:
+        language = detect_among(model, samples, params.languages)
     result = model.pipeline.transcribe(
         samples, batch_size=batch_size, language=language, task=task,
         progress_callback=lambda _: token.check(),  # called between segment batches

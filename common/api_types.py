@@ -335,6 +335,13 @@ class TranscriptionForm(TranslationForm):
                 f"'include[]=logprobs' needs response_format 'json' (got {self.response_format!r}), as with OpenAI.",
                 "include[]",
             )
+        if self.language is not None and self.languages and self.language not in self.languages:
+            raise rejected(
+                "invalid_value",
+                f"'language' ({self.language!r}) is not one of 'languages[]' ({', '.join(self.languages)}): send "
+                "one of them, or leave 'language' out to detect it among them.",
+                "language",
+            )
         if len(self.known_speaker_names) != len(self.known_speaker_references):
             raise rejected(
                 "invalid_value",

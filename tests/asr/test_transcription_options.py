@@ -142,3 +142,50 @@ def test_keywords_past_whispers_prompt_budget_are_400(asr: Server) -> None:
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["param"] == "keywords[]" and "223" in error["message"]
+
+
+# -- languages[] ---------------------------------------------------------------------------------------
+
+
+def test_languages_report_the_one_detected_among_them(asr: Server) -> None:
+    """tiny.en is English-only: it can show the restriction's shape with English among the
+    candidates, not a choice between spoken languages (``likeliest`` below is that choice)."""
+    path = speech_file(CLIP, "wav")
+    with path.open("rb") as file:
+        result = sdk(asr).audio.transcriptions.create(model="whisper-1", file=file, languages=["de", "en"])
+    body = result.model_dump(exclude_none=True)
+    validate("CreateTranscriptionResponseJson", body)
+    assert body["languages"] == [{"code": "en"}]
+    assert wer(result.text) <= MAX_WER
+    verbose = transcribe(asr, path, response_format="verbose_json", **{"languages[]": ["en", "fr"]}).json()
+    validate("CreateTranscriptionResponseVerboseJson", verbose)
+    assert verbose["languages"] == [{"code": "en"}] and verbose["language"] == "english"
+    assert "languages" not in transcribe(asr, path).json()  # only when asked for
+
+
+def test_likeliest_language_is_the_most_probable_candidate() -> None:
+    from asr.languages import likeliest
+
+    # faster-whisper's all_language_probs: every language Whisper knows, most probable first.
+    probabilities = [("en", 0.55), ("de", 0.25), ("nl", 0.12), ("fr", 0.05), ("es", 0.03)]
+    assert likeliest(probabilities, ["fr", "nl", "de"]) == "de"  # English is not a candidate
+    assert likeliest(probabilities, ["es", "fr"]) == "fr"
+    assert likeliest(probabilities, ["en", "de"]) == "en"
+    assert likeliest(probabilities, ["ja", "ko"]) == "ja"  # none scored: the first named
+
+
+@pytest.mark.parametrize(
+    ("fields", "param", "code"),
+    [
+        ({"languages[]": ["de", "fr"]}, "languages[]", "unsupported_language"),  # the model only knows English
+        ({"languages[]": ["en", "xx"]}, "languages[]", "unsupported_language"),
+        ({"languages[]": ["en"], "language": "de"}, "language", "invalid_value"),
+    ],
+)
+def test_languages_the_model_cannot_hear_are_400(asr: Server, fields: dict[str, Any], param: str, code: str) -> None:
+    response = transcribe(asr, speech_file(CLIP, "wav"), **fields)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["param"], error["code"]) == (param, code), error
+    if fields["languages[]"] == ["en", "xx"]:
+        assert "'xx'" in error["message"] and "Supported: af, am, ar" in error["message"]
