@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
 from asr import formats
+from asr.known_speakers import decode_references
 from asr.logprobs import between
 from asr.transcribe import Pipeline, Task, diarization_token_error
 from asr.upload import spooled_upload
@@ -74,8 +75,9 @@ async def _transcribe(request: Request, held: AsyncExitStack, task: Task) -> Res
     audio = await upload.require_file()
     if params.needs_diarization and settings.hf_token is None:
         raise diarization_token_error()  # before waiting for a slot or decoding anything
+    known = await asyncio.to_thread(decode_references, params)  # a bad reference is refused at once
     session = await held.enter_async_context(runtime.session(request.receive, task=task))
-    pipeline = Pipeline(settings, session, params, task)
+    pipeline = Pipeline(settings, session, params, task, known)
     windows = pipeline.run(audio)
     held.push_async_callback(windows.aclose)
     async with cancel_on_disconnect(request.receive):

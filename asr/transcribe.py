@@ -17,8 +17,9 @@ from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
-from asr import audio, chunking, models
+from asr import audio, chunking, known_speakers, models
 from asr.chunking import SpeakerLabels, Turn
+from asr.known_speakers import KnownSpeaker
 from asr.languages import detect_among
 from asr.logprobs import Scored, segment_logprobs
 from asr.settings import SERVICE, Settings
@@ -184,11 +185,16 @@ async def whisper_model(settings: Settings, session: Session) -> models.WhisperM
 class Pipeline:
     """One request's run over the file: fills ``transcript`` and yields each window's segments."""
 
-    def __init__(self, settings: Settings, session: Session, params: TranscriptionForm, task: Task) -> None:
+    def __init__(
+        self, settings: Settings, session: Session, params: TranscriptionForm, task: Task,
+        known: list[KnownSpeaker] | None = None,
+    ) -> None:  # fmt: skip
+        """``known``: the request's known speakers (``known_speakers.decode_references``)."""
         self.settings = settings
         self.session = session
         self.params = params
         self.task = task
+        self._known = known or []
         self.transcript = Transcript(task=task, language=params.language or "en", temperature=params.temperature)
         self._labels = SpeakerLabels()
         self._logged_word_method: str | None = None
@@ -302,6 +308,9 @@ class Pipeline:
             models.diarization_key(settings), lambda: models.load_diarization(settings),
             setting=models.DIARIZATION_SETTING,
         )  # fmt: skip
+        if self._known:  # embedded once, by the pipeline that diarizes
+            self._labels.name_after(await session.run(known_speakers.voices, diarizer, self._known, session.token))
+            self._known = []
         frame, voices = await session.run(_diarize, diarizer, window.samples, self.params, session.token)
         turns = [Turn(str(row.speaker), row.start + window.start, row.end + window.start) for row in frame.itertuples()]
         mapping = self._labels.relabel(turns, window.start, window.start + settings.chunk_overlap_seconds, voices)
