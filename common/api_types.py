@@ -59,6 +59,7 @@ MAX_SPEECH_INPUT = 4096
 MAX_KNOWN_SPEAKERS = 4
 MAX_KEYWORDS = 100
 MAX_KEYWORD_CHARS = 100
+Keyword = Annotated[str, Field(min_length=1, max_length=MAX_KEYWORD_CHARS)]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -104,6 +105,7 @@ def _language(value: Any) -> Any:
 
 
 Language = Annotated[str | None, BeforeValidator(_language)]
+LanguageCode = Annotated[str, BeforeValidator(_language)]  # one of a list: required
 
 
 def _name(value: Any, info: ValidationInfo) -> Any:
@@ -279,13 +281,13 @@ class TranscriptionForm(TranslationForm):
         'voice activity), or `{"type": "server_vad", "threshold", "prefix_padding_ms", "silence_duration_ms"}`. '
         "Unset: the ASR service's own voice activity detection with its defaults.",
     )
-    keywords: list[Annotated[str, Field(min_length=1, max_length=MAX_KEYWORD_CHARS)]] = Field(
+    keywords: list[Keyword] = Field(
         default=[],
         alias="keywords[]",
         max_length=MAX_KEYWORDS,
         description="Words or phrases to favour (Whisper's hotwords), e.g. names and jargon.",
     )
-    languages: list[Annotated[str, BeforeValidator(_language)]] = Field(
+    languages: list[LanguageCode] = Field(
         default=[],
         alias="languages[]",
         description="The languages the audio may be in (ISO-639-1): detection picks the likeliest of them.",

@@ -14,7 +14,6 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,26 +23,15 @@ import pytest
 from openai import AsyncOpenAI
 from websockets.exceptions import ConnectionClosed
 
-from tests.asr.conftest import asr_env, transcribe
+from tests.asr.conftest import RT_MAX_AUDIO_SECONDS, asr_env, transcribe
 from tests.asr.test_transcription import MAX_WER, wer
 from tests.fixtures.realtime import RealtimeClient, append, check_event, g711, pcm16, utterance
 from tests.fixtures.speech import SENTENCE, SENTENCES, Engine, speech, speech_file
 from tests.metrics import added, scrape
 from tests.servers import Server, run_service, wait_model_state
 
-MAX_AUDIO_SECONDS = 6
+MAX_AUDIO_SECONDS = RT_MAX_AUDIO_SECONDS
 MANUAL = {"type": "session.update", "session": {"type": "transcription", "audio": {"input": {"turn_detection": None}}}}
-
-
-@pytest.fixture(scope="module")
-def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("realtime-asr")
-    env = asr_env(
-        tmp, MODEL_TTL_SECONDS="0", MAX_REALTIME_SESSIONS="2", MAX_AUDIO_SECONDS=str(MAX_AUDIO_SECONDS),
-        LOG_LEVEL="debug",  # each transcription pass is logged: test_a_commit_in_the_silence_after_speech...
-    )  # fmt: skip
-    with run_service("asr", env, tmp_dir=tmp) as server:
-        yield server
 
 
 def ws_url(server: Server, query: str = "intent=transcription") -> str:

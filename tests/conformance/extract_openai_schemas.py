@@ -62,6 +62,7 @@ ROOTS: dict[str, list[str]] = {
         "RealtimeServerEventInputAudioBufferCleared",
         "RealtimeServerEventInputAudioBufferSpeechStarted",
         "RealtimeServerEventInputAudioBufferSpeechStopped",
+        "RealtimeServerEventInputAudioBufferTimeoutTriggered",
         "RealtimeServerEventConversationItemInputAudioTranscriptionDelta",
         "RealtimeServerEventConversationItemInputAudioTranscriptionCompleted",
         "RealtimeServerEventConversationItemInputAudioTranscriptionFailed",
