@@ -63,7 +63,7 @@ def _transcribe(
     model: models.WhisperModel, samples: np.ndarray, params: TranscriptionParams, language: str | None,
     batch_size: int, token: CancelToken,
 ) -> tuple[list[dict[str, Any]], str]:  # fmt: skip
-    model.configure(prompt=params.prompt, temperature=params.temperature)
+    model.configure(prompt=params.prompt, temperature=params.temperature, vad=params.vad)
     if not model.multilingual:
         language = "en"  # English-only models cannot detect or translate
     result = model.pipeline.transcribe(

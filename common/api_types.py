@@ -101,6 +101,18 @@ def parse_language(value: str | None) -> str | None:
 
 
 @dataclass(frozen=True)
+class VadParameters:
+    """How the audio is cut into speech before it is transcribed: OpenAI's ``server_vad`` chunking
+    fields, with its defaults. A speech region starts where the VAD's speech probability reaches
+    ``threshold`` (0-1), with ``prefix_padding_ms`` of audio before it, and ends once
+    ``silence_duration_ms`` of silence has followed it (shorter pauses do not split it)."""
+
+    threshold: float = 0.5
+    prefix_padding_ms: int = 300
+    silence_duration_ms: int = 200
+
+
+@dataclass(frozen=True)
 class TranscriptionParams:
     """A validated transcription or translation request (everything but the file)."""
 
@@ -116,6 +128,7 @@ class TranscriptionParams:
     min_speakers: int | None = None
     max_speakers: int | None = None
     stream: bool = False
+    vad: VadParameters = VadParameters()
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

