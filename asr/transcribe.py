@@ -70,7 +70,9 @@ def _transcribe(
     model: models.WhisperModel, samples: np.ndarray, params: TranscriptionForm, task: Task, language: str | None,
     batch_size: int, token: CancelToken,
 ) -> tuple[list[dict[str, Any]], str]:  # fmt: skip
-    model.configure(prompt=params.prompt, temperature=params.temperature, hotwords=_hotwords(model, params.keywords))
+    model.configure(
+        prompt=params.prompt, temperature=params.temperature, vad=params.vad, hotwords=_hotwords(model, params.keywords)
+    )
     if not model.multilingual:
         if params.languages and "en" not in params.languages:
             raise invalid(

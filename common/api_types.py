@@ -16,6 +16,7 @@ import binascii
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import UploadFile
@@ -188,6 +189,18 @@ def parse_form(model: type[M], fields: Mapping[str, Sequence[str]]) -> M:
         return model.model_validate(form_input(model, fields))  # type: ignore[arg-type]
     except ValidationError as exc:
         raise validation_error(exc.errors(include_url=False)) from None
+
+
+@dataclass(frozen=True)
+class VadParameters:
+    """How the audio is cut into speech before it is transcribed: OpenAI's ``server_vad`` chunking
+    fields, with its defaults. A speech region starts where the VAD's speech probability reaches
+    ``threshold`` (0-1), with ``prefix_padding_ms`` of audio before it, and ends once
+    ``silence_duration_ms`` of silence has followed it (shorter pauses do not split it)."""
+
+    threshold: float = 0.5
+    prefix_padding_ms: int = 300
+    silence_duration_ms: int = 200
 
 
 class VadConfig(BaseModel):
@@ -374,6 +387,14 @@ class TranscriptionForm(TranslationForm):
     @property
     def logprobs(self) -> bool:
         return "logprobs" in self.include
+
+    @property
+    def vad(self) -> VadParameters:
+        """The VAD's parameters: chunking_strategy's server_vad fields, else OpenAI's defaults."""
+        strategy = self.chunking_strategy
+        if isinstance(strategy, VadConfig):
+            return VadParameters(strategy.threshold, strategy.prefix_padding_ms, strategy.silence_duration_ms)
+        return VadParameters()
 
 
 AUDIO_DATA_URL = re.compile(r"data:(audio|video)/[\w.+-]+(?:;[\w-]+=[\w.-]+)*;base64,(?P<data>.*)", re.S)
