@@ -17,7 +17,7 @@ from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
-from asr import audio, chunking, known_speakers, models
+from asr import audio, chunking, known_speakers, loudness, models
 from asr.chunking import SpeakerLabels, Turn
 from asr.known_speakers import KnownSpeaker
 from asr.languages import detect_among
@@ -31,6 +31,7 @@ from common.metrics import AUDIO_SECONDS
 
 log = logging.getLogger(__name__)
 Task = Literal["transcribe", "translate"]
+WHISPER_WINDOW_SECONDS = 30  # what WhisperX packs speech regions into, unless a chunking strategy is given
 TRANSCRIBED = AUDIO_SECONDS.labels(SERVICE, "transcribed")
 
 
@@ -86,6 +87,9 @@ def _transcribe(
         language = detect_among(model, samples, params.languages)
     result = model.pipeline.transcribe(
         samples, batch_size=batch_size, language=language, task=task,
+        # With a chunking strategy, each region the VAD finds is decoded on its own (WhisperX packs
+        # none together under a chunk size of 0); without one, regions are packed into 30 s spans.
+        chunk_size=0 if params.chunking_strategy is not None else WHISPER_WINDOW_SECONDS,
         progress_callback=lambda _: token.check(),  # called between segment batches
     )  # fmt: skip
     segments = []
@@ -254,6 +258,8 @@ class Pipeline:
     ) -> list[dict[str, Any]]:
         """Transcribe the window's audio between the two cuts (absolute samples)."""
         speech = window.samples[cut - window.offset : next_cut - window.offset]
+        if self.params.chunking_strategy == "auto":
+            speech = loudness.normalised(speech)
         span = (cut / audio.SAMPLE_RATE, next_cut / audio.SAMPLE_RATE)
         settings, session, params = self.settings, self.session, self.params
         whisper = await whisper_model(settings, session)

@@ -16,7 +16,7 @@ from tests.asr.conftest import transcribe
 from tests.asr.test_transcription import CLIP, MAX_WER, wer
 from tests.conformance.schemas import validate
 from tests.fixtures import asr_models
-from tests.fixtures.speech import speech_file
+from tests.fixtures.speech import SENTENCES, conversation_file, decode, speech_file
 from tests.servers import Server
 
 
@@ -189,3 +189,58 @@ def test_languages_the_model_cannot_hear_are_400(asr: Server, fields: dict[str, 
     assert (error["param"], error["code"]) == (param, code), error
     if fields["languages[]"] == ["en", "xx"]:
         assert "'xx'" in error["message"] and "Supported: af, am, ar" in error["message"]
+
+
+# -- chunking_strategy -----------------------------------------------------------------------------------
+
+TWO_PHRASES = SENTENCES[1:3]  # with a 0.6 s pause between them
+
+
+def segments_of(server: Server, path: Path, chunking_strategy: str) -> list[dict[str, Any]]:
+    response = transcribe(server, path, response_format="verbose_json", chunking_strategy=chunking_strategy)
+    assert response.status_code == 200, response.text
+    validate("CreateTranscriptionResponseVerboseJson", response.json())
+    return response.json()["segments"]
+
+
+def test_server_vad_parameters_change_the_cut(asr: Server) -> None:
+    """Each region the VAD finds is a segment: a 200 ms silence_duration_ms splits the two phrases
+    at their pause, a 1000 ms one keeps them together (as JSON text, and as the SDK sends it)."""
+    path = speech_file(TWO_PHRASES, "wav")
+    split = segments_of(asr, path, json.dumps({"type": "server_vad", "silence_duration_ms": 200}))
+    assert len(split) == 2 and all(wer(s["text"], t) <= 0.15 for s, t in zip(split, TWO_PHRASES, strict=True))
+    first_phrase = len(decode(speech_file(TWO_PHRASES[0], "wav"))) / 16000
+    assert split[0]["end"] <= split[1]["start"] and first_phrase - 0.3 < split[0]["end"] < first_phrase + 0.6
+    with path.open("rb") as file:
+        merged = sdk(asr).audio.transcriptions.create(
+            model="whisper-1", file=file, response_format="verbose_json",
+            chunking_strategy={"type": "server_vad", "silence_duration_ms": 1000, "prefix_padding_ms": 300},
+        )  # fmt: skip
+    assert len(merged.segments) == 1 and wer(merged.text, " ".join(TWO_PHRASES)) <= MAX_WER
+    padded = segments_of(asr, path, json.dumps({"type": "server_vad", "prefix_padding_ms": 0}))
+    assert padded[1]["start"] == pytest.approx(split[1]["start"] + 0.3, abs=0.01)  # 300 ms less audio before
+
+
+def test_auto_normalises_loudness_before_the_cut(asr: Server) -> None:
+    """Very quiet speech (-70 dBFS): the VAD's absolute threshold loses the pause between the phrases
+    and Whisper hears it badly, until "auto" brings it to a normal loudness first."""
+    quiet = conversation_file(TWO_PHRASES, gains=(0.002,), pause=0.6)
+    as_is = segments_of(asr, quiet, json.dumps({"type": "server_vad"}))
+    auto = segments_of(asr, quiet, "auto")
+    assert len(as_is) < 2 and len(auto) == 2
+    assert wer(" ".join(s["text"] for s in auto), " ".join(TWO_PHRASES)) <= MAX_WER
+
+
+def test_without_chunking_strategy_regions_are_packed_into_whispers_window(asr: Server) -> None:
+    """Unset keeps WhisperX's way: speech regions packed together into spans of up to 30 s."""
+    segments = transcribe(asr, speech_file(TWO_PHRASES, "wav"), response_format="verbose_json").json()["segments"]
+    assert len(segments) == 1
+
+
+@pytest.mark.parametrize(
+    "value", ["manual", '{"type": "semantic_vad"}', '{"type": "server_vad", "threshold": 1.5}', "{not json"]
+)
+def test_bad_chunking_strategies_are_400(asr: Server, value: str) -> None:
+    response = transcribe(asr, speech_file(CLIP, "wav"), chunking_strategy=value)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "chunking_strategy"
