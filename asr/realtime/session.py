@@ -479,7 +479,11 @@ class RealtimeSession:
                 tokens = words_tokens(transcript, position + skip, position + len(words))
                 await self._delta(turn, words[skip:], tokens)
             position += len(words)
-        extra = {"logprobs": [t.model_dump() for t in turn.logprobs]} if self.config.logprobs else {}
+        extra: dict[str, Any] = {}
+        if self.config.languages:  # the one detected among them, as a file transcription reports it
+            extra["languages"] = [{"code": transcript.language}]
+        if self.config.logprobs:
+            extra["logprobs"] = [t.model_dump() for t in turn.logprobs]
         await self._send(
             events.server_event(
                 "conversation.item.input_audio_transcription.completed",

@@ -227,16 +227,17 @@ def test_keywords_and_languages_reach_the_transcription(rt: Server) -> None:
     made_up = "Please send the final report to Zorblax before Friday."
     samples, rate = utterance(made_up, before=0.3, after=0.3)
 
-    async def scenario() -> tuple[dict[str, Any], str]:
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
         async with RealtimeClient(ws_url(rt)) as client:
             transcription = {"model": "whisper-1", "keywords": ["Zorblax"], "languages": ["en", "de"]}
             await client.send(session_update({"turn_detection": None, "transcription": transcription}))
             session = (await client.next("session.updated"))["session"]
             await client.stream(pcm16(samples, rate))
             await client.send({"type": "input_audio_buffer.commit"})
-            return session, (await completed_turns(client, 1))[0]["transcript"]
+            return session, (await completed_turns(client, 1))[0]
 
-    session, transcript = asyncio.run(scenario())
+    session, completed = asyncio.run(scenario())
     configured = session["audio"]["input"]["transcription"]
     assert (configured["keywords"], configured["languages"]) == (["Zorblax"], ["en", "de"])
-    assert "Zorblax" in transcript, transcript
+    assert "Zorblax" in completed["transcript"], completed
+    assert completed["languages"] == [{"code": "en"}]
