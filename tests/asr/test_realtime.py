@@ -11,7 +11,6 @@ and allows two sessions and 6 s turns, so those limits are cheap to reach.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.asr.conftest import RT_MAX_AUDIO_SECONDS, asr_env, transcribe
 from tests.asr.test_transcription import MAX_WER, wer
-from tests.fixtures.realtime import RealtimeClient, append, check_event, g711, pcm16, utterance
+from tests.fixtures.realtime import RealtimeClient, append, g711, pcm16, sdk_event, utterance
 from tests.fixtures.speech import SENTENCE, SENTENCES, Engine, speech, speech_file
 from tests.metrics import added, scrape
 from tests.servers import Server, run_service, wait_model_state
@@ -87,12 +86,8 @@ def test_sdk_client_two_turns_with_server_vad(rt: Server) -> None:
         async with client.realtime.connect(extra_query={"intent": "transcription"}) as connection:
 
             async def receive() -> dict[str, Any]:
-                raw = await asyncio.wait_for(connection.recv_bytes(), 120)
-                event = json.loads(raw)
-                check_event(event)
-                assert connection.parse_event(raw).type == event["type"]  # the SDK's own model for it
-                events.append(event)
-                return event
+                events.append(await sdk_event(connection))
+                return events[-1]
 
             assert (await receive())["type"] == "session.created"
             await connection.session.update(

@@ -7,7 +7,6 @@ OpenAI's published schema (tests/fixtures/realtime.py), and the SDK's realtime c
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import numpy as np
@@ -15,7 +14,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from tests.asr.test_realtime import completed_turns, deltas_of, wer, ws_url
-from tests.fixtures.realtime import RealtimeClient, append, check_event, pcm16, utterance
+from tests.fixtures.realtime import RealtimeClient, append, pcm16, sdk_event, utterance
 from tests.fixtures.speech import SENTENCES, speech
 from tests.servers import Server
 
@@ -105,12 +104,8 @@ def test_logprobs_ride_on_deltas_and_completed_through_the_sdk(rt: Server) -> No
         async with client.realtime.connect(extra_query={"intent": "transcription"}) as connection:
 
             async def receive() -> dict[str, Any]:
-                raw = await asyncio.wait_for(connection.recv_bytes(), 120)
-                event = json.loads(raw)
-                check_event(event)
-                assert connection.parse_event(raw).type == event["type"]
-                events.append(event)
-                return event
+                events.append(await sdk_event(connection))
+                return events[-1]
 
             await receive()  # session.created
             await connection.session.update(

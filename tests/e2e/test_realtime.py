@@ -9,7 +9,6 @@ turn must end with the whole transcript. Every event is checked against OpenAI's
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -18,7 +17,7 @@ from openai import AsyncOpenAI
 
 from tests.e2e.checks import word_error_rate
 from tests.e2e.stack import LocalStack
-from tests.fixtures.realtime import append, check_event, pcm16, utterance
+from tests.fixtures.realtime import append, pcm16, sdk_event, utterance
 from tests.fixtures.speech import SENTENCE, SENTENCES
 
 BEFORE, AFTER = 1.0, 1.5
@@ -39,10 +38,7 @@ def test_words_arrive_while_the_speaker_is_still_speaking(embedded_stack: LocalS
         async with client.realtime.connect(extra_query={"intent": "transcription"}) as connection:
 
             async def receive() -> dict[str, Any]:
-                raw = await asyncio.wait_for(connection.recv_bytes(), 120)
-                event = json.loads(raw)
-                check_event(event)
-                assert connection.parse_event(raw).type == event["type"]
+                event = await sdk_event(connection)
                 events.append((time.monotonic(), event))
                 return event
 
