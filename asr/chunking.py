@@ -6,7 +6,9 @@ cuts: no word is split by a cut and no audio is transcribed twice, so overlap te
 duplicated. Diarization runs on the whole window, overlap included, and each window's speakers
 are matched to the previous window's by how long they speak together in the overlap; a speaker
 who is silent in the overlap is matched by voice (cosine similarity of the diarization model's
-speaker embeddings) to the speakers heard so far.
+speaker embeddings) to the speakers heard so far. A speaker heard for the first time takes the
+name of the closest known speaker's voice (``known_speaker_names[]``), when close enough to be
+that voice and not yet given to another; else a label of its own.
 """
 
 from __future__ import annotations
@@ -58,6 +60,11 @@ class SpeakerLabels:
         self._previous: list[Turn] = []
         self._voices: dict[str, np.ndarray] = {}  # file-wide label -> unit speaker embedding
         self._known: set[str] = set()
+        self._named: dict[str, np.ndarray] = {}  # known speaker's name -> unit embedding of their voice
+
+    def name_after(self, voices: dict[str, list[float]]) -> None:
+        """Known speakers: name -> the diarization model's embedding of their voice."""
+        self._named = {name: _unit(vector) for name, vector in voices.items()}
 
     def relabel(
         self,
@@ -81,14 +88,17 @@ class SpeakerLabels:
             if mine not in mapping and theirs not in mapping.values():
                 mapping[mine] = theirs
         voices = {label: _unit(vector) for label, vector in embeddings.items() if label not in mapping}
-        similar = [
-            (float(voice @ known), mine, theirs)
-            for mine, voice in voices.items()
-            for theirs, known in self._voices.items()
-        ]
-        for similarity, mine, theirs in sorted(similar, reverse=True):
-            if similarity >= SAME_VOICE_SIMILARITY and mine not in mapping and theirs not in mapping.values():
-                mapping[mine] = theirs
+        # Voices heard before, then the known speakers' (each name once in the file).
+        unnamed = {name: voice for name, voice in self._named.items() if name not in self._known}
+        for candidates in (self._voices, unnamed):
+            similar = [
+                (float(voice @ known), mine, theirs)
+                for mine, voice in voices.items()
+                for theirs, known in candidates.items()
+            ]
+            for similarity, mine, theirs in sorted(similar, reverse=True):
+                if similarity >= SAME_VOICE_SIMILARITY and mine not in mapping and theirs not in mapping.values():
+                    mapping[mine] = theirs
         for label in sorted({t.speaker for t in turns} | set(embeddings)):
             if label not in mapping:
                 mapping[label] = label if label not in self._known else self._fresh()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from asr.logprobs import rendered
 from asr.transcribe import Transcript
 from common.api_types import TranscriptionForm
 from common.languages import WHISPER_LANGUAGES
@@ -13,9 +14,11 @@ from common.resources import (
     DurationUsage,
     Resource,
     SpeakerTurn,
+    TokenLogprob,
     TranscriptionAdvancedJson,
     TranscriptionDiarizedJson,
     TranscriptionJson,
+    TranscriptionLanguage,
     TranscriptionSegment,
     TranscriptionVerboseJson,
     TranscriptionWord,
@@ -58,6 +61,16 @@ def _usage(transcript: Transcript) -> DurationUsage | None:
     return usage(transcript) if transcript.task == "transcribe" else None
 
 
+def logprobs(transcript: Transcript) -> list[TokenLogprob] | None:
+    """With include[]=logprobs: the transcript's tokens, joining to its text."""
+    return rendered(transcript.token_logprobs) if transcript.token_logprobs is not None else None
+
+
+def languages(transcript: Transcript, params: TranscriptionForm) -> list[TranscriptionLanguage] | None:
+    """With languages[]: the one detected among them (or the one given as ``language``)."""
+    return [TranscriptionLanguage(code=transcript.language)] if params.languages else None
+
+
 def _words(transcript: Transcript) -> list[TranscriptionWord]:
     return [
         TranscriptionWord(word=w["word"], start=w["start"], end=w["end"])
@@ -93,6 +106,7 @@ def advanced_json(transcript: Transcript) -> TranscriptionAdvancedJson:
         if diarized and transcript.diarization is not None
         else None,
         speakers=transcript.speakers if diarized else None,
+        logprobs=logprobs(transcript),
         usage=usage(transcript),  # advanced=true is a transcription-only extension
     )
 
@@ -123,6 +137,7 @@ def verbose_json(transcript: Transcript, params: TranscriptionForm) -> Transcrip
         text=transcript.text,
         segments=segments,
         words=_words(transcript) if params.word_timestamps or params.advanced else None,
+        languages=languages(transcript, params),
         usage=_usage(transcript),
     )
 
@@ -158,14 +173,19 @@ def render(transcript: Transcript, params: TranscriptionForm) -> Response:
     elif params.advanced:
         body = advanced_json(transcript)
     else:
-        body = TranscriptionJson(text=transcript.text, usage=_usage(transcript))
+        body = TranscriptionJson(
+            text=transcript.text,
+            logprobs=logprobs(transcript),
+            languages=languages(transcript, params),
+            usage=_usage(transcript),
+        )
     return JSONResponse(body.dump())
 
 
-def delta_event(text: str) -> bytes:
-    return sse(TranscriptTextDelta(delta=text).dump())
+def delta_event(text: str, tokens: list[TokenLogprob] | None = None) -> bytes:
+    return sse(TranscriptTextDelta(delta=text, logprobs=tokens).dump())
 
 
 def done_event(transcript: Transcript) -> bytes:
     # No usage: OpenAI's done event only has token usage, which does not apply to Whisper.
-    return sse(TranscriptTextDone(text=transcript.text).dump())
+    return sse(TranscriptTextDone(text=transcript.text, logprobs=logprobs(transcript)).dump())

@@ -12,6 +12,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
 from asr import formats
+from asr.known_speakers import decode_references
+from asr.logprobs import between
 from asr.transcribe import Pipeline, Task, diarization_token_error
 from asr.upload import spooled_upload
 from common.api_types import TranscriptionForm, TranslationForm, parse_form, transcription_form
@@ -31,15 +33,18 @@ async def _events(pipeline: Pipeline, first: list[dict], rest: AsyncIterator[lis
 
     Starlette cancels this stream when the client disconnects; the cancellation stops the
     window being transcribed (``Session.run``)."""
-    sent_any = False
+    sent = 0  # characters of the transcript sent so far
 
     def deltas(segments: list[dict]) -> list[bytes]:
-        nonlocal sent_any
+        nonlocal sent
+        tokens = formats.logprobs(pipeline.transcript)  # with include[]=logprobs, the transcript's so far
         events = []
         for segment in segments:
             if segment["text"]:
-                events.append(formats.delta_event((" " if sent_any else "") + segment["text"]))
-                sent_any = True
+                text = (" " if sent else "") + segment["text"]
+                mine = between(tokens, sent, sent + len(text)) if tokens is not None else None
+                events.append(formats.delta_event(text, mine))
+                sent += len(text)
         return events
 
     for event in deltas(first):
@@ -70,8 +75,9 @@ async def _transcribe(request: Request, held: AsyncExitStack, task: Task) -> Res
     audio = await upload.require_file()
     if params.needs_diarization and settings.hf_token is None:
         raise diarization_token_error()  # before waiting for a slot or decoding anything
+    known = await asyncio.to_thread(decode_references, params)  # a bad reference is refused at once
     session = await held.enter_async_context(runtime.session(request.receive, task=task))
-    pipeline = Pipeline(settings, session, params, task)
+    pipeline = Pipeline(settings, session, params, task, known)
     windows = pipeline.run(audio)
     held.push_async_callback(windows.aclose)
     async with cancel_on_disconnect(request.receive):

@@ -41,14 +41,6 @@ class Settings(BackendSettings):
         description="CTranslate2 compute type (float16, int8, int8_float16, float32, …); auto = float16 on "
         "cuda, int8 on cpu.",
     )
-    vad_step: float = Field(
-        default=0.5,
-        gt=0,
-        le=1,
-        description="Hop of the pyannote VAD's sliding 5 s window, as a fraction of it (WhisperX uses 0.1). "
-        "The VAD only cuts audio into pieces of up to 30 s for decoding, which needs no finer boundaries; "
-        "its work grows as the hop shrinks (each moment is scored 1/VAD_STEP times).",
-    )
     batch_size: int = Field(default=16, ge=1, description="WhisperX batch size (segments decoded together).")
     cpu_threads: int = Field(default=0, ge=0, description="CPU threads for CTranslate2; 0 = its default.")
     chunk_seconds: float = Field(default=600, gt=0, description="Length of the chunks long audio is split into.")

@@ -17,17 +17,21 @@ from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
-from asr import audio, chunking, models
+from asr import audio, chunking, known_speakers, loudness, models
 from asr.chunking import SpeakerLabels, Turn
+from asr.known_speakers import KnownSpeaker
+from asr.languages import detect_among
+from asr.logprobs import Scored, segment_logprobs
 from asr.settings import SERVICE, Settings
 from asr.word_timestamps import whisper_words
 from common.api_types import TranscriptionForm
-from common.errors import APIError
+from common.errors import APIError, invalid
 from common.lifecycle import CancelToken, Session
 from common.metrics import AUDIO_SECONDS
 
 log = logging.getLogger(__name__)
 Task = Literal["transcribe", "translate"]
+WHISPER_WINDOW_SECONDS = 30  # what WhisperX packs speech regions into, unless a chunking strategy is given
 TRANSCRIBED = AUDIO_SECONDS.labels(SERVICE, "transcribed")
 
 
@@ -41,6 +45,7 @@ class Transcript:
     temperature: float = 0.0
     segments: list[dict[str, Any]] = field(default_factory=list)
     diarization: list[Turn] | None = None
+    token_logprobs: list[Scored] | None = None  # with include[]=logprobs: every token, in order
 
     @property
     def text(self) -> str:
@@ -66,11 +71,25 @@ def _transcribe(
     model: models.WhisperModel, samples: np.ndarray, params: TranscriptionForm, task: Task, language: str | None,
     batch_size: int, token: CancelToken,
 ) -> tuple[list[dict[str, Any]], str]:  # fmt: skip
-    model.configure(prompt=params.prompt, temperature=params.temperature)
+    model.configure(
+        prompt=params.prompt, temperature=params.temperature, vad=params.vad, hotwords=_hotwords(model, params.keywords)
+    )
     if not model.multilingual:
+        if params.languages and "en" not in params.languages:
+            raise invalid(
+                "The ASR model is English-only: 'languages[]' must include 'en' (or set WHISPERX_MODEL to a "
+                "multilingual model).",
+                "languages[]",
+                "unsupported_language",
+            )
         language = "en"  # English-only models cannot detect or translate
+    elif language is None and params.languages:
+        language = detect_among(model, samples, params.languages)
     result = model.pipeline.transcribe(
         samples, batch_size=batch_size, language=language, task=task,
+        # With a chunking strategy, each region the VAD finds is decoded on its own (WhisperX packs
+        # none together under a chunk size of 0); without one, regions are packed into 30 s spans.
+        chunk_size=0 if params.chunking_strategy is not None else WHISPER_WINDOW_SECONDS,
         progress_callback=lambda _: token.check(),  # called between segment batches
     )  # fmt: skip
     segments = []
@@ -85,6 +104,22 @@ def _transcribe(
             }
         )  # fmt: skip
     return segments, result["language"]
+
+
+def _hotwords(model: models.WhisperModel, keywords: list[str]) -> str | None:
+    """``keywords[]`` as faster-whisper's hotwords: one phrase after ``sot_prev`` in the decoding
+    prompt; 400 when they do not fit (faster-whisper would silently cut them)."""
+    if not keywords:
+        return None
+    hotwords = ", ".join(keyword.strip() for keyword in keywords)
+    count, budget = len(model.tokens(" " + hotwords)), model.max_hotword_tokens
+    if count > budget:
+        raise invalid(
+            f"The keywords come to {count} of Whisper's tokens; at most {budget} fit in its prompt. "
+            "Send fewer or shorter keywords.",
+            "keywords[]",
+        )
+    return hotwords
 
 
 def _compression_ratio(text: str) -> float:
@@ -156,11 +191,16 @@ async def whisper_model(settings: Settings, session: Session) -> models.WhisperM
 class Pipeline:
     """One request's run over the file: fills ``transcript`` and yields each window's segments."""
 
-    def __init__(self, settings: Settings, session: Session, params: TranscriptionForm, task: Task) -> None:
+    def __init__(
+        self, settings: Settings, session: Session, params: TranscriptionForm, task: Task,
+        known: list[KnownSpeaker] | None = None,
+    ) -> None:  # fmt: skip
+        """``known``: the request's known speakers (``known_speakers.decode_references``)."""
         self.settings = settings
         self.session = session
         self.params = params
         self.task = task
+        self._known = known or []
         self.transcript = Transcript(task=task, language=params.language or "en", temperature=params.temperature)
         self._labels = SpeakerLabels()
         self._logged_word_method: str | None = None
@@ -195,6 +235,8 @@ class Pipeline:
         language = self.params.language
         if self.params.needs_diarization:
             self.transcript.diarization = []
+        if self.params.logprobs:
+            self.transcript.token_logprobs = []
         cut = 0
         try:
             while (window := await session.run(next, windows, None)) is not None:
@@ -216,12 +258,20 @@ class Pipeline:
     ) -> list[dict[str, Any]]:
         """Transcribe the window's audio between the two cuts (absolute samples)."""
         speech = window.samples[cut - window.offset : next_cut - window.offset]
+        if self.params.chunking_strategy == "auto":
+            speech = loudness.normalised(speech)
         span = (cut / audio.SAMPLE_RATE, next_cut / audio.SAMPLE_RATE)
         settings, session, params = self.settings, self.session, self.params
         whisper = await whisper_model(settings, session)
         segments, self.transcript.language = await session.run(
             _transcribe, whisper, speech, params, self.task, language, settings.batch_size, session.token
         )
+        if self.transcript.token_logprobs is not None and segments:
+            # Before alignment, which may split segments: these are the ones Whisper decoded.
+            self.transcript.token_logprobs += await session.run(
+                segment_logprobs, whisper, segments, speech, self.transcript.language, settings.batch_size,
+                session.token,
+            )  # fmt: skip
         if params.needs_alignment and segments:
             segments = await self._words(whisper, segments, speech)
         if params.needs_diarization:
@@ -266,6 +316,9 @@ class Pipeline:
             models.diarization_key(settings), lambda: models.load_diarization(settings),
             setting=models.DIARIZATION_SETTING,
         )  # fmt: skip
+        if self._known:  # embedded once, by the pipeline that diarizes
+            self._labels.name_after(await session.run(known_speakers.voices, diarizer, self._known, session.token))
+            self._known = []
         frame, voices = await session.run(_diarize, diarizer, window.samples, self.params, session.token)
         turns = [Turn(str(row.speaker), row.start + window.start, row.end + window.start) for row in frame.itertuples()]
         mapping = self._labels.relabel(turns, window.start, window.start + settings.chunk_overlap_seconds, voices)

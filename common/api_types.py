@@ -16,6 +16,7 @@ import binascii
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import UploadFile
@@ -59,6 +60,7 @@ MAX_SPEECH_INPUT = 4096
 MAX_KNOWN_SPEAKERS = 4
 MAX_KEYWORDS = 100
 MAX_KEYWORD_CHARS = 100
+Keyword = Annotated[str, Field(min_length=1, max_length=MAX_KEYWORD_CHARS)]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -104,6 +106,7 @@ def _language(value: Any) -> Any:
 
 
 Language = Annotated[str | None, BeforeValidator(_language)]
+LanguageCode = Annotated[str, BeforeValidator(_language)]  # one of a list: required
 
 
 def _name(value: Any, info: ValidationInfo) -> Any:
@@ -186,6 +189,18 @@ def parse_form(model: type[M], fields: Mapping[str, Sequence[str]]) -> M:
         return model.model_validate(form_input(model, fields))  # type: ignore[arg-type]
     except ValidationError as exc:
         raise validation_error(exc.errors(include_url=False)) from None
+
+
+@dataclass(frozen=True)
+class VadParameters:
+    """How the audio is cut into speech before it is transcribed: OpenAI's ``server_vad`` chunking
+    fields, with its defaults. A speech region starts where the VAD's speech probability reaches
+    ``threshold`` (0-1), with ``prefix_padding_ms`` of audio before it, and ends once
+    ``silence_duration_ms`` of silence has followed it (shorter pauses do not split it)."""
+
+    threshold: float = 0.5
+    prefix_padding_ms: int = 300
+    silence_duration_ms: int = 200
 
 
 class VadConfig(BaseModel):
@@ -279,13 +294,13 @@ class TranscriptionForm(TranslationForm):
         'voice activity), or `{"type": "server_vad", "threshold", "prefix_padding_ms", "silence_duration_ms"}`. '
         "Unset: the ASR service's own voice activity detection with its defaults.",
     )
-    keywords: list[Annotated[str, Field(min_length=1, max_length=MAX_KEYWORD_CHARS)]] = Field(
+    keywords: list[Keyword] = Field(
         default=[],
         alias="keywords[]",
         max_length=MAX_KEYWORDS,
         description="Words or phrases to favour (Whisper's hotwords), e.g. names and jargon.",
     )
-    languages: list[Annotated[str, BeforeValidator(_language)]] = Field(
+    languages: list[LanguageCode] = Field(
         default=[],
         alias="languages[]",
         description="The languages the audio may be in (ISO-639-1): detection picks the likeliest of them.",
@@ -335,6 +350,13 @@ class TranscriptionForm(TranslationForm):
                 f"'include[]=logprobs' needs response_format 'json' (got {self.response_format!r}), as with OpenAI.",
                 "include[]",
             )
+        if self.language is not None and self.languages and self.language not in self.languages:
+            raise rejected(
+                "invalid_value",
+                f"'language' ({self.language!r}) is not one of 'languages[]' ({', '.join(self.languages)}): send "
+                "one of them, or leave 'language' out to detect it among them.",
+                "language",
+            )
         if len(self.known_speaker_names) != len(self.known_speaker_references):
             raise rejected(
                 "invalid_value",
@@ -365,6 +387,14 @@ class TranscriptionForm(TranslationForm):
     @property
     def logprobs(self) -> bool:
         return "logprobs" in self.include
+
+    @property
+    def vad(self) -> VadParameters:
+        """The VAD's parameters: chunking_strategy's server_vad fields, else OpenAI's defaults."""
+        strategy = self.chunking_strategy
+        if isinstance(strategy, VadConfig):
+            return VadParameters(strategy.threshold, strategy.prefix_padding_ms, strategy.silence_duration_ms)
+        return VadParameters()
 
 
 AUDIO_DATA_URL = re.compile(r"data:(audio|video)/[\w.+-]+(?:;[\w-]+=[\w.-]+)*;base64,(?P<data>.*)", re.S)

@@ -6,9 +6,9 @@ secret is bound to (``POST /v1/realtime/client_secrets``).
 Updates are partial (only the fields present change; ``turn_detection: null`` turns server VAD
 off, so the client commits turns itself) and atomic (an update with one bad field changes nothing
 and gets one error naming it). Unknown fields are refused as OpenAI refuses them
-(``unknown_parameter``). Fields OpenAI defines that do nothing here (noise reduction, logprobs,
-keywords, the response settings of server VAD) are accepted without effect; the configuration
-echoed in ``session.updated`` shows what is in effect.
+(``unknown_parameter``). Fields OpenAI defines that do nothing for a transcription session (the
+response settings of server VAD, ``delay``) are accepted without effect; the configuration echoed
+in ``session.updated`` shows what is in effect.
 """
 
 from __future__ import annotations
@@ -21,7 +21,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from common.api_types import ASR_MODELS, Language, TranscriptionForm, accepted_model
+from common.api_types import (
+    ASR_MODELS,
+    MAX_KEYWORDS,
+    Keyword,
+    Language,
+    LanguageCode,
+    TranscriptionForm,
+    accepted_model,
+)
 from common.errors import APIError, invalid, validation_error
 
 Format = Literal["audio/pcm", "audio/pcmu", "audio/pcma"]
@@ -29,6 +37,8 @@ PCM_RATE = 24000  # OpenAI's only rate for audio/pcm (16-bit little-endian mono)
 G711_RATE = 8000
 LEGACY_FORMATS: dict[str, Format] = {"pcm16": "audio/pcm", "g711_ulaw": "audio/pcmu", "g711_alaw": "audio/pcma"}
 MAX_MS = 60_000
+LOGPROBS = "item.input_audio_transcription.logprobs"
+NoiseReduction = Literal["near_field", "far_field"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,7 @@ class ServerVad:
     threshold: float = 0.5
     prefix_padding_ms: int = 300
     silence_duration_ms: int = 500
+    idle_timeout_ms: int | None = None  # no speech for this long commits the (silent) audio as a turn
 
 
 @dataclass(frozen=True)
@@ -45,11 +56,18 @@ class SessionConfig:
     format: Format = "audio/pcm"
     model: str = "whisper-1"
     language: str | None = None
+    languages: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
     prompt: str | None = None
     turn_detection: ServerVad | None = ServerVad()
+    noise_reduction: NoiseReduction | None = None
+    logprobs: bool = False  # include: ["item.input_audio_transcription.logprobs"]
 
     def params(self) -> TranscriptionForm:
-        return TranscriptionForm(model=self.model, language=self.language, prompt=self.prompt)
+        return TranscriptionForm(
+            model=self.model, language=self.language, prompt=self.prompt, languages=list(self.languages),
+            keywords=list(self.keywords), include=["logprobs"] if self.logprobs else [],
+        )  # fmt: skip
 
 
 # -- what a client may send ------------------------------------------------------------------
@@ -63,6 +81,10 @@ class _Transcription(_Fields):
     model: str | None = None
     language: Language = None
     prompt: str | None = None
+    languages: list[LanguageCode] | None = Field(default=None, min_length=1)
+    keywords: list[Keyword] | None = Field(default=None, max_length=MAX_KEYWORDS)
+    # How long gpt-realtime-whisper waits before it writes: accepted, no effect here.
+    delay: Literal["minimal", "low", "medium", "high", "xhigh"] | None = None
 
     @field_validator("model")
     @classmethod
@@ -70,10 +92,6 @@ class _Transcription(_Fields):
         if value is None:
             raise ValueError("a model id is required")
         return accepted_model(value, ASR_MODELS)
-    # For OpenAI's newer models: accepted, no effect here.
-    languages: list[str] | None = None
-    keywords: list[str] | None = None
-    delay: Literal["minimal", "low", "medium", "high", "xhigh"] | None = None
 
 
 class _ServerVad(_Fields):
@@ -81,10 +99,10 @@ class _ServerVad(_Fields):
     threshold: float | None = Field(default=None, ge=0, le=1)
     prefix_padding_ms: int | None = Field(default=None, ge=0, le=MAX_MS)
     silence_duration_ms: int | None = Field(default=None, ge=0, le=MAX_MS)
+    idle_timeout_ms: int | None = Field(default=None, ge=5000, le=30_000)
     # How a conversation session answers; a transcription session makes no responses.
     create_response: bool | None = None
     interrupt_response: bool | None = None
-    idle_timeout_ms: int | None = None
 
     @field_validator("type")
     @classmethod
@@ -99,11 +117,15 @@ class _Format(_Fields):
     rate: int | None = None
 
 
+class _NoiseReduction(_Fields):
+    type: NoiseReduction
+
+
 class _AudioInput(_Fields):
     format: _Format | None = None
     transcription: _Transcription | None = None
     turn_detection: _ServerVad | None = None
-    noise_reduction: dict[str, Any] | None = None
+    noise_reduction: _NoiseReduction | None = None
 
 
 class _Audio(_Fields):
@@ -131,8 +153,8 @@ class _LegacySession(_Fields):
     input_audio_format: Literal["pcm16", "g711_ulaw", "g711_alaw"] | None = None
     input_audio_transcription: _Transcription | None = None
     turn_detection: _ServerVad | None = None
-    input_audio_noise_reduction: dict[str, Any] | None = None
-    include: list[str] | None = None
+    input_audio_noise_reduction: _NoiseReduction | None = None
+    include: list[Literal["item.input_audio_transcription.logprobs"]] | None = None
     modalities: list[Literal["text", "audio"]] | None = None
     client_secret: dict[str, Any] | None = None
 
@@ -180,8 +202,16 @@ def apply_update(config: SessionConfig, session: Any, *, legacy: bool) -> Sessio
         changes["language"] = transcription["language"]
     if "prompt" in transcription:
         changes["prompt"] = transcription["prompt"] or None
+    for name in ("languages", "keywords"):
+        if name in transcription:
+            changes[name] = tuple(transcription[name] or ())
     if "turn_detection" in source:
         changes["turn_detection"] = _turn_detection(config.turn_detection, source["turn_detection"], vad_where)
+    noise = "input_audio_noise_reduction" if legacy else "noise_reduction"
+    if noise in source:
+        changes["noise_reduction"] = (source[noise] or {}).get("type")
+    if "include" in given:
+        changes["logprobs"] = LOGPROBS in (given["include"] or ())
     return dataclasses.replace(config, **changes)
 
 
@@ -205,6 +235,8 @@ def _turn_detection(current: ServerVad | None, given: dict[str, Any] | None, whe
     if any(value is None for value in fields.values()):
         name = next(name for name, value in fields.items() if value is None)
         raise invalid(f"Invalid value for '{where}.{name}': a number is required.", f"{where}.{name}")
+    if "idle_timeout_ms" in given:
+        fields["idle_timeout_ms"] = given["idle_timeout_ms"]  # null turns it off
     return dataclasses.replace(current or ServerVad(), **fields)
 
 
@@ -215,6 +247,9 @@ def _transcription(config: SessionConfig) -> dict[str, Any]:
     out: dict[str, Any] = {"model": config.model}
     if config.language is not None:
         out["language"] = config.language
+    for name in ("languages", "keywords"):
+        if getattr(config, name):
+            out[name] = list(getattr(config, name))
     if config.prompt is not None:
         out["prompt"] = config.prompt
     return out
@@ -222,7 +257,21 @@ def _transcription(config: SessionConfig) -> dict[str, Any]:
 
 def _vad(config: SessionConfig) -> dict[str, Any] | None:
     vad = config.turn_detection
-    return None if vad is None else {"type": "server_vad", **dataclasses.asdict(vad)}
+    if vad is None:
+        return None
+    fields = dataclasses.asdict(vad)
+    if fields["idle_timeout_ms"] is None:
+        del fields["idle_timeout_ms"]
+    return {"type": "server_vad", **fields}
+
+
+def _noise_reduction(config: SessionConfig) -> dict[str, Any]:
+    """Present when on (OpenAI's session object types it as an object, never null)."""
+    return {} if config.noise_reduction is None else {"type": config.noise_reduction}
+
+
+def _include(config: SessionConfig) -> list[str]:
+    return [LOGPROBS] if config.logprobs else []
 
 
 def ga_session(config: SessionConfig, session_id: str, expires_at: int) -> dict[str, Any]:
@@ -235,8 +284,15 @@ def ga_session(config: SessionConfig, session_id: str, expires_at: int) -> dict[
         "id": session_id,
         "object": "realtime.transcription_session",
         "expires_at": expires_at,
-        "audio": {"input": {"format": fmt, "transcription": _transcription(config), "turn_detection": _vad(config)}},
-        "include": [],
+        "audio": {
+            "input": {
+                "format": fmt,
+                "transcription": _transcription(config),
+                **({"noise_reduction": noise} if (noise := _noise_reduction(config)) else {}),
+                "turn_detection": _vad(config),
+            }
+        },
+        "include": _include(config),
     }
 
 
@@ -251,7 +307,9 @@ def legacy_session(config: SessionConfig, session_id: str, expires_at: int) -> d
         "modalities": ["text"],
         "input_audio_format": legacy_format,
         "input_audio_transcription": _transcription(config),
+        **({"input_audio_noise_reduction": noise} if (noise := _noise_reduction(config)) else {}),
         "turn_detection": _vad(config),
+        "include": _include(config),
     }
 
 

@@ -213,6 +213,7 @@ class TranscriptionAdvancedJson(Resource):
     segments: list[AdvancedSegment]
     diarization: list[SpeakerTurn] | None = None
     speakers: list[str] | None = None
+    logprobs: list[TokenLogprob] | None = Field(default=None, description="With include[]=logprobs.")
     usage: DurationUsage
 
 

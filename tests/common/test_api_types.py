@@ -14,6 +14,7 @@ from common.api_types import (
     SpeechRequest,
     TranscriptionForm,
     TranslationForm,
+    VadParameters,
     VoiceForm,
     custom_voice_id,
     parse_form,
@@ -85,6 +86,13 @@ def test_chunking_strategy_as_clients_send_it(fields: dict[str, str], strategy: 
         assert (parsed.threshold, parsed.prefix_padding_ms, parsed.silence_duration_ms) == strategy
 
 
+def test_chunking_strategy_gives_the_vads_parameters() -> None:
+    assert transcription().vad == VadParameters()  # OpenAI's defaults
+    assert transcription(chunking_strategy="auto").vad == VadParameters()
+    tuned = transcription(**{"chunking_strategy[type]": "server_vad", "chunking_strategy[prefix_padding_ms]": "0"})
+    assert tuned.vad == VadParameters(threshold=0.5, prefix_padding_ms=0, silence_duration_ms=200)
+
+
 WAV_URL = "data:audio/wav;base64,UklGRiQAAABXQVZF"
 
 
@@ -113,6 +121,7 @@ WAV_URL = "data:audio/wav;base64,UklGRiQAAABXQVZF"
         ({"model": ["whisper-1"], "keywords[]": ["x" * 101]}, "keywords[]", None),
         ({"model": ["whisper-1"], "keywords[]": ["w"] * 101}, "keywords[]", None),
         ({"model": ["whisper-1"], "languages[]": ["en", "xx"]}, "languages[]", "unsupported_language"),
+        ({"model": ["whisper-1"], "languages[]": ["en"], "language": ["de"]}, "language", "invalid_value"),
         (
             {"model": ["whisper-1"], "known_speaker_names[]": ["a"], "known_speaker_references[]": [WAV_URL]},
             "known_speaker_names[]",

@@ -85,6 +85,61 @@ def test_streamed_transcription_events(embedded_stack: LocalStack) -> None:
     validate("TranscriptTextDoneEvent", events[-1])
 
 
+@pytest.mark.parametrize(
+    ("fields", "schema"),
+    [
+        ({"include[]": "logprobs"}, "CreateTranscriptionResponseJson"),
+        ({"languages[]": ["en", "de"], "keywords[]": ["fox"]}, "CreateTranscriptionResponseJson"),
+        (
+            {"response_format": "verbose_json", "chunking_strategy[type]": "server_vad",
+             "chunking_strategy[silence_duration_ms]": "1000"},
+            "CreateTranscriptionResponseVerboseJson",
+        ),
+        ({"response_format": "verbose_json", "chunking_strategy": "auto"}, "CreateTranscriptionResponseVerboseJson"),
+    ],
+    ids=["logprobs", "languages-keywords", "server_vad", "auto"],
+)  # fmt: skip
+def test_newer_transcription_options(embedded_stack: LocalStack, fields: dict[str, Any], schema: str) -> None:
+    """OpenAI's newer form fields pass through the gateway and shape the answer as its schemas say."""
+    response = post(embedded_stack, "transcriptions", {"model": "whisper-1", **fields})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    validate(schema, body)
+    if "include[]" in fields:
+        assert "".join(t["token"] for t in body["logprobs"]) == body["text"]
+    if "languages[]" in fields:
+        assert body["languages"] == [{"code": "en"}]
+
+
+def test_streamed_logprobs(embedded_stack: LocalStack) -> None:
+    fields = {"model": "whisper-1", "stream": "true", "include[]": "logprobs"}
+    response = post(embedded_stack, "transcriptions", fields)
+    events = [json.loads(block.removeprefix("data: ")) for block in response.text.split("\n\n") if block]
+    for event in events:
+        validate("CreateTranscriptionResponseStreamEvent", event)
+        text = event.get("delta", event.get("text"))
+        assert "".join(t["token"] for t in event["logprobs"]) == text
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"response_format": "verbose_json", "include[]": "logprobs"}, "include[]"),
+        ({"chunking_strategy": '{"type": "server_vad", "threshold": 2}'}, "chunking_strategy"),
+        ({"keywords[]": [f"Zorblax{i} Quorvath{i}" for i in range(40)]}, "keywords[]"),  # the ASR service's budget
+        ({"languages[]": ["de", "fr"]}, "languages[]"),  # tiny.en is English-only: the ASR service says so
+        (
+            {"known_speaker_names[]": "alice", "known_speaker_references[]": "data:audio/wav;base64,AAAA"},
+            "known_speaker_names[]",
+        ),
+    ],
+    ids=["logprobs-verbose", "vad-threshold", "keyword-budget", "english-only", "known-speakers-not-diarized"],
+)
+def test_newer_options_refused_by_name(embedded_stack: LocalStack, fields: dict[str, Any], param: str) -> None:
+    error = assert_error(post(embedded_stack, "transcriptions", {"model": "whisper-1", **fields}), 400)
+    assert error["param"] == param, error
+
+
 def test_models_list_and_each_model(embedded_stack: LocalStack) -> None:
     listing = httpx.get(f"{embedded_stack.url}/v1/models", timeout=10)
     assert listing.status_code == 200

@@ -120,6 +120,18 @@ def test_streamed_transcription_events(client: OpenAI) -> None:
     assert words("".join(e.delta for e in events[:-1])) == words(events[-1].text)
 
 
+def test_newer_transcription_options_through_the_sdk(client: OpenAI) -> None:
+    """The SDK's own encoding of OpenAI's newer fields (include[], keywords[], languages[],
+    chunking_strategy[...]) through the gateway to the ASR service."""
+    result = transcribe(
+        client, include=["logprobs"], keywords=["fox", "dog"], languages=["en"],
+        chunking_strategy={"type": "server_vad", "threshold": 0.5, "silence_duration_ms": 500},
+    )  # fmt: skip
+    assert_sentence(result.text)
+    assert "".join(t.token for t in result.logprobs) == result.text
+    assert [language.code for language in result.languages] == ["en"]
+
+
 @pytest.mark.parametrize("response_format", ["json", "text"])
 def test_translation_into_english(client: OpenAI, response_format: str) -> None:
     with speech_file(SENTENCE, "mp3").open("rb") as file:

@@ -9,7 +9,6 @@ turn must end with the whole transcript. Every event is checked against OpenAI's
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -17,7 +16,7 @@ import httpx
 import pytest
 from openai import AsyncOpenAI
 
-from fixtures.realtime import append, check_event, pcm16, utterance
+from fixtures.realtime import append, pcm16, sdk_event, utterance
 from fixtures.speech import SENTENCE, SENTENCES
 from fixtures.stack import LocalStack
 from fixtures.waiting import wait_until
@@ -41,10 +40,7 @@ async def test_words_arrive_while_the_speaker_is_still_speaking(embedded_stack: 
     async with client.realtime.connect(extra_query={"intent": "transcription"}) as connection:
 
         async def receive() -> dict[str, Any]:
-            raw = await asyncio.wait_for(connection.recv_bytes(), 120)
-            event = json.loads(raw)
-            check_event(event)
-            assert connection.parse_event(raw).type == event["type"]
+            event = await sdk_event(connection)
             events.append((time.monotonic(), event))
             return event
 
