@@ -12,10 +12,10 @@ from starlette.routing import Match
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
-def takes(app: Starlette, scope: Mapping[str, Any]) -> bool:
-    return any(route.matches(dict(scope))[0] is Match.FULL for route in app.router.routes)
-
-
 def allowed_methods(app: Starlette, scope: Mapping[str, Any]) -> list[str]:
     """The methods the app serves at this request's path (a 405's Allow header)."""
-    return [method for method in HTTP_METHODS if takes(app, {**scope, "method": method})]
+    return [method for method in HTTP_METHODS if _takes(app, {**scope, "method": method})]
+
+
+def _takes(app: Starlette, scope: Mapping[str, Any]) -> bool:
+    return any(route.matches(dict(scope))[0] is Match.FULL for route in app.router.routes)

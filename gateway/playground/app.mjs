@@ -1,4 +1,4 @@
-// The playground page: reads what this server offers (playground/features.json), asks for the API
+// The playground page: reads this server's settings (playground/features.json), asks for the API
 // key when the server needs one, and wires each section.
 
 import { Api, apiUrl } from "./api.mjs";
@@ -33,7 +33,7 @@ const api = new Api((message) => askForKey(`${message} Enter the API key above.`
 const speak = setupSpeak(api);
 setupTranscribe(api);
 
-let setCloning = null; // set when the Clone section is shown
+let setCloning = null; // set once the Clone section is wired
 
 async function loadVoices() {
   try {
@@ -53,23 +53,17 @@ keyForm.addEventListener("submit", (event) => {
   loadVoices();
 });
 
-let features = { api_key_required: false, realtime: false, custom_voices: false, consent_statements: {} };
+let features = { api_key_required: false, consent_statements: {} };
 try {
   features = await loadFeatures();
 } catch (error) {
-  showPageAlert(`Could not read what this server offers (${error.message}); Live and Clone stay hidden.`);
+  showPageAlert(`Could not read this server's settings (${error.message}).`);
 }
-if (features.realtime) {
-  $("live").hidden = false;
-  setupLive(api);
-}
-if (features.custom_voices) {
-  $("clone").hidden = false;
-  setCloning = setupClone(api, {
-    statements: features.consent_statements ?? {},
-    onVoiceCreated: (id) => speak.loadVoices(id),
-  });
-}
+setupLive(api);
+setCloning = setupClone(api, {
+  statements: features.consent_statements ?? {},
+  onVoiceCreated: (id) => speak.loadVoices(id),
+});
 if (features.api_key_required && !api.key) {
   keyForm.hidden = false;
   speak.feedback.status("Enter the API key above to load the voices.");

@@ -33,7 +33,7 @@ async def retrieve_model(model_id: str, request: Request) -> Response:
 @router.get(
     "/v1/audio/models",
     summary="List speech models",
-    description="Extension: the models /v1/audio/speech takes, as `{\"models\": [{\"id\", \"name\"}]}` (what Open "
+    description='Extension: the models /v1/audio/speech takes, as `{"models": [{"id", "name"}]}` (what Open '
     "WebUI's TTS model picker reads).",
     response_model=SpeechModelList,
     tags=["audio"],

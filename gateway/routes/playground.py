@@ -4,12 +4,10 @@ The page (``gateway/playground/``: HTML, CSS and plain ES modules; no framework,
 calls the public API like any client, with relative URLs so it works under a proxy's sub-path. It
 is open like /docs; its API calls carry the key the person typed, kept in the tab's session storage.
 
-``/playground/features.json`` tells the page what this server offers, so it shows a section only
-when the capability behind it exists: ``realtime`` when the gateway has the WebSocket route
-``/v1/realtime``, ``custom_voices`` when it takes ``POST /v1/audio/voice_consents``,
-``api_key_required`` when API keys are set; ``consent_statements`` are the sentences a consent
-recording must say, per language. The app's own routes are asked whether they take those requests,
-so a capability appears on the page as soon as its router is included.
+``/playground/features.json`` tells the page what depends on this server's settings:
+``api_key_required`` when API keys are set (the page asks for one before it loads the voices), and
+``consent_statements``, the sentences a consent recording must say, per language. Every section
+is always there; what an engine cannot do (Piper cannot clone) is said by the API, in the section.
 
 Files are revalidated on every load (``Cache-Control: no-cache`` with an ETag, answered 304 when
 unchanged), so an upgraded gateway never runs a stale page. Their Content-Security-Policy lets
@@ -25,12 +23,9 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from common.routing import takes
 from gateway.consent import STATEMENTS
 
 ASSETS = Path(__file__).resolve().parent.parent / "playground"
-REALTIME_PATH = "/v1/realtime"
-CUSTOM_VOICES_PATH = "/v1/audio/voice_consents"
 CACHE_CONTROL = "no-cache"
 # Its own origin only ('self' covers same-origin ws:/wss:); blob: for recorded and synthesized audio.
 CONTENT_SECURITY_POLICY = (
@@ -55,14 +50,6 @@ class PlaygroundFiles(StaticFiles):
 files = PlaygroundFiles(directory=ASSETS)
 
 
-def _serves(app: FastAPI, scope_type: str, path: str, method: str | None = None) -> bool:
-    """Whether one of the app's routes takes this request, asked the way the router asks them."""
-    scope: dict[str, Any] = {"type": scope_type, "path": path, "root_path": "", "headers": [], "query_string": b""}
-    if method is not None:
-        scope["method"] = method
-    return takes(app, scope)
-
-
 @router.get("/playground")
 async def playground(request: Request) -> Response:
     return await files.get_response("index.html", request.scope)
@@ -76,15 +63,11 @@ async def playground_slash(request: Request) -> RedirectResponse:
 
 @router.get("/playground/features.json")
 async def features(request: Request) -> JSONResponse:
-    app: FastAPI = request.app
-    custom_voices = _serves(app, "http", CUSTOM_VOICES_PATH, "POST")
     return JSONResponse(
         {
-            "api_key_required": bool(app.state.settings.api_keys),
-            "realtime": _serves(app, "websocket", REALTIME_PATH),
-            "custom_voices": custom_voices,
+            "api_key_required": bool(request.app.state.settings.api_keys),
             # What a consent recording must say, per language: the page shows the one to read.
-            "consent_statements": STATEMENTS if custom_voices else {},
+            "consent_statements": STATEMENTS,
         },
         headers={"Cache-Control": "no-store"},
     )

@@ -15,13 +15,9 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI, WebSocket
-from starlette.testclient import TestClient
 
 from fixtures.servers import REPO, Server, run_service
 from gateway.consent import STATEMENTS
-from gateway.routes.playground import install_playground
-from gateway.settings import Settings
 
 ASSETS = REPO / "gateway" / "playground"
 KEY = "sk-playground-test"
@@ -114,48 +110,8 @@ def test_features_document(gateway: Server) -> None:
     features = httpx.get(f"{gateway.url}/playground/features.json")
     assert features.status_code == 200
     assert features.headers["cache-control"] == "no-store"
-    body = features.json()
-    # The gateway serves Live (/v1/realtime) and Clone (the consent and voice routes), so the page
-    # shows both; Clone with the statements the consent check holds recordings to.
-    assert body == {
-        "api_key_required": False,
-        "realtime": True,
-        "custom_voices": True,
-        "consent_statements": STATEMENTS,
-    }
-
-
-def test_features_follow_the_routes_of_the_app() -> None:
-    """Live and Clone appear once their routes are part of the app. Stand-in routes at those paths
-    play the capabilities here; their own routers bring the real ones."""
-    app = FastAPI()
-    app.state.settings = Settings(api_key=KEY)
-    install_playground(app)
-    client = TestClient(app)
-    assert client.get("/playground/features.json").json() == {
-        "api_key_required": True,
-        "realtime": False,
-        "custom_voices": False,
-        "consent_statements": {},
-    }
-
-    async def realtime(websocket: WebSocket) -> None:
-        await websocket.close()
-
-    async def voice_consents() -> None:
-        return None
-
-    routers = APIRouter(), APIRouter()  # included like the real ones (FastAPI wraps included routers)
-    routers[0].add_api_websocket_route("/v1/realtime", realtime)
-    routers[1].add_api_route("/v1/audio/voice_consents", voice_consents, methods=["POST"])
-    for router in routers:
-        app.include_router(router)
-    assert client.get("/playground/features.json").json() == {
-        "api_key_required": True,
-        "realtime": True,
-        "custom_voices": True,
-        "consent_statements": STATEMENTS,
-    }
+    # No key set here; Clone shows the statements the consent check holds recordings to.
+    assert features.json() == {"api_key_required": False, "consent_statements": STATEMENTS}
 
 
 def test_with_api_key_the_page_is_open_and_the_api_is_not(keyed_gateway: Server) -> None:
