@@ -25,7 +25,11 @@ ensure_engine() {
   export DOCKER
   "$DOCKER" info >/dev/null 2>&1 && return
   log "starting dockerd (log: $state/dockerd.log)"
-  setsid dockerd >"$state/dockerd.log" 2>&1 &
+  # dockerd outlives this script, so it must not keep the files the script inherited open: a lock
+  # its caller holds (`flock docker.lock scripts/...`) would stay held until the engine stops.
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  setsid bash -c 'for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -le 2 ] || eval "exec $fd>&-"; done; exec dockerd' \
+    >"$state/dockerd.log" 2>&1 &
   echo $! >"$state/dockerd.pid"
   for _ in $(seq 60); do
     "$DOCKER" info >/dev/null 2>&1 && return
