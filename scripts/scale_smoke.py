@@ -16,13 +16,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from fixtures.waiting import wait_until
 from scripts.smoke import CheckFailed, Checks, Gateway, docker, envelope, expect, expect_words
 
 STACK = os.environ.get("STACK", "speech-swarm")
@@ -332,11 +333,11 @@ def an_asr_replica_killed_during_load() -> str:
         worker.start()
     try:
         # Killed once it has answered one of these requests: it is working on the next by then.
-        _wait_for(lambda: any(i.startswith(prefix) for i in served(victim, TRANSCRIPTION)), 60, "load on the victim")
+        wait_until(lambda: any(i.startswith(prefix) for i in served(victim, TRANSCRIPTION)), 60, "load on the victim")
         killed = time.monotonic()
         docker("kill", victim.id)
         # Keep the load on until eight requests that started after the kill have their answers.
-        _wait_for(lambda: sum(o.started > killed for o in outcomes) >= 8, 180, "requests after the kill")
+        wait_until(lambda: sum(o.started > killed for o in outcomes) >= 8, 180, "requests after the kill")
     finally:
         stop.set()
         for worker in workers:
@@ -378,14 +379,6 @@ def an_asr_replica_killed_during_load() -> str:
         f"({', '.join(f'{short(n)} {c}' for n, c in sorted(later.items()))}); the replacement "
         f"{short(replacement.name)} up {back:.0f} s after the kill, then served {again[replacement.name]} of 4"
     )
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise CheckFailed(f"no {what} within {timeout:g} s")
-        time.sleep(0.2)
 
 
 @check("gateway", "asr")
