@@ -9,6 +9,7 @@ script found (DOCKER in the environment); STACK names the stack.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -77,21 +78,32 @@ def replicas(name: str) -> list[Replica]:
     return sorted(found, key=lambda replica: replica.name)
 
 
+def output(*args: str) -> str:
+    """What a ``docker logs`` or ``docker service logs`` command shows: the containers' stdout and
+    stderr (the services log to stderr, which these commands pass on as their own)."""
+    result = subprocess.run(
+        [os.environ.get("DOCKER", "docker"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return result.stdout
+
+
 def service_logs(name: str, tail: int = 60) -> str:
     try:
-        return docker("service", "logs", "--no-task-ids", "--tail", str(tail), service(name))
-    except (CheckFailed, subprocess.SubprocessError) as exc:
+        return output("service", "logs", "--no-task-ids", "--tail", str(tail), service(name))
+    except subprocess.SubprocessError as exc:
         return f"(no logs: {exc})"
 
 
 def served(replica: Replica, route: str) -> dict[str, int | None]:
     """The requests a replica answered on ``route``, by request id: their status (None: the client
     went away before one was sent). Read from the container's own access lines."""
-    result = subprocess.run(
-        [os.environ.get("DOCKER", "docker"), "logs", replica.id], capture_output=True, text=True, timeout=60
-    )
     answered: dict[str, int | None] = {}
-    for match in ACCESS_LINE.finditer(result.stdout + result.stderr):
+    for match in ACCESS_LINE.finditer(output("logs", replica.id)):
         if match["route"] == route:
             answered[match["id"]] = None if match["status"] == "-" else int(match["status"])
     return answered
@@ -192,8 +204,13 @@ def expect_transcribed(outcomes: Iterable[Outcome]) -> None:
         expect_words(SENTENCE, outcome.detail)
 
 
+RUN = f"{os.getpid()}-{int(time.time())}"  # request ids differ from one run to the next
+_numbers = itertools.count()
+
+
 def run_ids(prefix: str, count: int) -> list[str]:
-    return [f"{prefix}-{os.getpid()}-{int(time.time())}-{n}" for n in range(count)]
+    """``count`` request ids that no other request of any run has."""
+    return [f"{prefix}-{RUN}-{next(_numbers)}" for _ in range(count)]
 
 
 def split(where: dict[str, list[str]]) -> dict[str, int]:
@@ -321,19 +338,18 @@ def an_asr_replica_killed_during_load() -> str:
     victim, survivor = replicas("asr")
     outcomes: list[Outcome] = []
     stop = threading.Event()
-    counter = iter(range(10_000))
-    prefix = f"kill-{os.getpid()}-{int(time.time())}"
 
     def client() -> None:
         while not stop.is_set():
-            outcomes.append(transcribe(f"{prefix}-{next(counter)}"))
+            outcomes.append(transcribe(*run_ids("kill", 1)))
 
     workers = [threading.Thread(target=client) for _ in range(4)]
     for worker in workers:
         worker.start()
     try:
         # Killed once it has answered one of these requests: it is working on the next by then.
-        wait_until(lambda: any(i.startswith(prefix) for i in served(victim, TRANSCRIPTION)), 60, "load on the victim")
+        mine = f"kill-{RUN}-"
+        wait_until(lambda: any(i.startswith(mine) for i in served(victim, TRANSCRIPTION)), 60, "load on the victim")
         killed = time.monotonic()
         docker("kill", victim.id)
         # Keep the load on until eight requests that started after the kill have their answers.
@@ -355,10 +371,7 @@ def an_asr_replica_killed_during_load() -> str:
     expect_transcribed(after)
     # The gateway's account of the requests the dead replica dropped.
     (gateway_replica,) = replicas("gateway")
-    gateway_log = subprocess.run(
-        [os.environ.get("DOCKER", "docker"), "logs", gateway_replica.id], capture_output=True, text=True, timeout=60
-    )
-    about_asr = {m["id"] for m in GATEWAY_ASR_LINE.finditer(gateway_log.stdout + gateway_log.stderr)}
+    about_asr = {m["id"] for m in GATEWAY_ASR_LINE.finditer(output("logs", gateway_replica.id))}
     dropped = {o.id for o in in_flight if o.id in about_asr}
     dropped_outcomes = sorted(o.status for o in in_flight if o.id in dropped)
     expect(dropped, f"no request was in flight on the killed replica (in flight: {[o.id for o in in_flight]})")
