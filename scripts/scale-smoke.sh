@@ -88,13 +88,26 @@ up() {
   PYTHONPATH=. .venv/bin/python -m scripts.scale_smoke || { print_logs; exit 1; }
 }
 
-# Poll until `$@` prints nothing (at most 120 s).
+# Poll until `$@` prints nothing (at most 120 s). `return 0`, not `return`: in the EXIT trap a bare
+# return gives the status the script exits with, and a failed `up` would end `down` there.
 until_none() {
   for _ in $(seq 120); do
-    [ -z "$("$@" 2>/dev/null)" ] && return
+    [ -z "$("$@" 2>/dev/null)" ] && return 0
     sleep 1
   done
   log "still there after 120 s: $*"
+  return 1
+}
+
+# Remove a volume once no container uses it (a task's container can appear, and go, after
+# `stack rm` has returned), at most 120 s.
+remove_volume() {
+  for _ in $(seq 120); do
+    "$DOCKER" volume inspect "$1" >/dev/null 2>&1 || return 0
+    "$DOCKER" volume rm "$1" >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  log "volume $1 still in use after 120 s"
   return 1
 }
 
@@ -109,9 +122,7 @@ down() {
     # can go only once no container uses it.
     until_none "$DOCKER" ps -aq --filter "$filter"
     until_none "$DOCKER" network ls -q --filter "$filter"
-    if "$DOCKER" volume inspect "${STACK}_voices" >/dev/null 2>&1; then
-      "$DOCKER" volume rm "${STACK}_voices" >/dev/null
-    fi
+    remove_volume "${STACK}_voices"
     if [ -f "$state/joined-swarm" ]; then
       log "docker swarm leave (this script joined it)"
       "$DOCKER" swarm leave --force >/dev/null
