@@ -122,13 +122,4 @@ down() {
   stop_engine_if_ours
 }
 
-case "$action" in
-  up) up ;;
-  down) down ;;
-  all)
-    # down runs however up ends, and the exit status stays up's.
-    # shellcheck disable=SC2154 # status is set inside the trap itself
-    trap 'status=$?; trap - EXIT; down; exit "$status"' EXIT
-    up
-    ;;
-esac
+run_action "$action"

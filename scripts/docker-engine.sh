@@ -2,7 +2,8 @@
 # Sourced by the smoke scripts (compose-smoke.sh, scale-smoke.sh): the Docker engine they run on.
 # An engine that already runs is used and left alone; one this script had to start is recorded in
 # "$state/dockerd.pid" so that stop_engine_if_ours stops that one and no other.
-# The caller sets: smoke (its name, for the log lines) and state (its folder under var/).
+# The caller sets: smoke (its name, for the log lines) and state (its folder under var/), and
+# defines up and down for run_action.
 
 log() { printf "[%s %4ds] %s\n" "$smoke" "$SECONDS" "$*"; }
 
@@ -60,4 +61,18 @@ stop_engine_if_ours() {
     sleep 1
   done
   log "dockerd (pid $pid) still running after 60 s"
+}
+
+# The smoke's command: up, down, or all (both; down runs however up ends, and the exit status stays
+# up's). In the EXIT trap a bare `return` returns up's status, so down's functions return explicitly.
+run_action() {
+  case "$1" in
+    up) up ;;
+    down) down ;;
+    all)
+      # shellcheck disable=SC2154 # status is set inside the trap itself
+      trap 'status=$?; trap - EXIT; down; exit "$status"' EXIT
+      up
+      ;;
+  esac
 }
