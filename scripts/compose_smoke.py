@@ -1,9 +1,7 @@
 """Checks of the running Compose stack, run by ``scripts/compose-smoke.sh`` after ``up``.
 
-Each check is a small function registered with ``@check(services...)``: it raises ``CheckFailed``
-(or any exception) to fail, and returns a short detail for its line. The runner prints one line per
-check and a summary last; a failing check is followed by the last logs of the services it names.
-To add one, write another function below; they run in the order written.
+One line per check (``scripts/smoke.py`` runs them); to add one, write another function below,
+they run in the order written.
 
 Traffic from the host goes only to the published gateway, http://127.0.0.1:5148, and to the
 Wyoming server of the profile `wyoming` on 10300; what must not be published is read from Docker's
@@ -20,22 +18,18 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from fixtures.wer import word_error_rate  # the tests' WER: lower-cased, punctuation removed
+from scripts.smoke import CheckFailed, Checks, Gateway, docker, expect, expect_envelope, expect_words
 
 GATEWAY = "http://127.0.0.1:5148"
 PUBLISHED_PORT = 5148
 BACKENDS = {"asr": 5001, "coqui-tts": 5002}
 SERVICES = ("gateway", "asr", "coqui-tts")
-MAX_WER = 0.2
 SENTENCE = "The quick brown fox jumps over the lazy dog, and the stack turns text into speech and back again."
 # Long enough that its transcription is still running when `docker compose stop` is sent, short
 # enough to finish well within the services' 30 s shutdown grace on a busy 2-core machine.
@@ -50,31 +44,8 @@ HEALTHY_TIMEOUT_SECONDS = 180
 KILLED_ANSWER_SECONDS = 5
 
 
-class CheckFailed(Exception):
-    """What a check found wrong, in one line."""
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    run: Callable[[], str]
-    services: tuple[str, ...]  # whose logs to show when it fails
-
-
-CHECKS: list[Check] = []
-
-
-def check(*services: str) -> Callable[[Callable[[], str]], Callable[[], str]]:
-    def register(function: Callable[[], str]) -> Callable[[], str]:
-        CHECKS.append(Check(function.__name__.replace("_", " "), function, services))
-        return function
-
-    return register
-
-
-def expect(condition: bool, message: str) -> None:
-    if not condition:
-        raise CheckFailed(message)
+checks = Checks()
+check = checks.check
 
 
 # --- Docker ---------------------------------------------------------------------------------
@@ -128,33 +99,9 @@ def service_logs(service: str, tail: int = 60) -> str:
 
 # --- The API, as a client sees it ------------------------------------------------------------
 
-client = httpx.Client(base_url=GATEWAY, timeout=httpx.Timeout(120, connect=10))
-
-
-def speech(text: str, response_format: str) -> httpx.Response:
-    return client.post(
-        "/v1/audio/speech",
-        json={"model": "tts-1", "voice": "alloy", "input": text, "response_format": response_format},
-    )
-
-
-def speak(text: str, response_format: str) -> bytes:
-    response = speech(text, response_format)
-    expect(response.status_code == 200, f"speech {response_format}: {response.status_code} {response.text[:300]}")
-    expect(len(response.content) > 1000, f"speech {response_format}: only {len(response.content)} bytes")
-    return response.content
-
-
-def transcribe(audio: bytes, filename: str) -> str:
-    response = client.post("/v1/audio/transcriptions", files={"file": (filename, audio)}, data={"model": "whisper-1"})
-    expect(response.status_code == 200, f"transcription: {response.status_code} {response.text[:300]}")
-    return response.json()["text"]
-
-
-def expect_words(reference: str, heard: str) -> float:
-    wer = word_error_rate(reference, heard)
-    expect(wer <= MAX_WER, f"WER {wer:.2f} > {MAX_WER}: heard {heard!r}")
-    return wer
+gateway = Gateway(GATEWAY)
+client = gateway.client
+speech, speak, transcribe = gateway.speech, gateway.speak, gateway.transcribe
 
 
 def round_trip(response_format: str) -> str:
@@ -165,28 +112,6 @@ def round_trip(response_format: str) -> str:
     wer = expect_words(SENTENCE, heard)
     timing = f"speech {spoken - started:.1f} s, transcription {time.monotonic() - spoken:.1f} s"
     return f"WER {wer:.2f} ({timing}): {heard.strip()!r}"
-
-
-def expect_envelope(response: httpx.Response, status: int) -> dict[str, Any]:
-    expect(response.status_code == status, f"expected {status}, got {response.status_code} {response.text[:300]}")
-    try:
-        error = response.json()["error"]
-    except (ValueError, KeyError, TypeError):
-        raise CheckFailed(f"{status} without the error envelope: {response.text[:300]}") from None
-    expect(
-        isinstance(error, dict) and {"message", "type", "param", "code"} <= set(error),
-        f"incomplete error envelope: {error}",
-    )
-    return error
-
-
-def docker(*args: str, timeout: float = 120) -> str:
-    result = subprocess.run(
-        [os.environ.get("DOCKER", "docker"), *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if result.returncode != 0:
-        raise CheckFailed(f"docker {' '.join(args[:3])} …: {result.stderr.strip()[-500:]}")
-    return result.stdout
 
 
 def python_in(service: str, code: str) -> str:
@@ -433,15 +358,7 @@ def stop_lets_a_running_transcription_finish() -> str:
 
 
 def consent(statement: str | None = None) -> httpx.Response:
-    from fixtures.speech import espeak_file
-    from gateway.consent import STATEMENTS
-
-    recording = espeak_file(statement or STATEMENTS["en"]).read_bytes()
-    return client.post(
-        "/v1/audio/voice_consents",
-        data={"name": "compose smoke", "language": "en-US"},
-        files={"recording": ("consent.wav", recording)},
-    )
+    return gateway.consent(statement, name="compose smoke")
 
 
 def restart(service: str) -> float:
@@ -568,22 +485,7 @@ def wyoming_server_of_the_profile() -> str:
 
 
 def main() -> int:
-    passed = failed = 0
-    for item in CHECKS:
-        started = time.monotonic()
-        try:
-            detail = item.run()
-        except Exception as exc:
-            failed += 1
-            reason = str(exc) if isinstance(exc, CheckFailed) else "".join(traceback.format_exception_only(exc)).strip()
-            print(f"FAIL  {item.name}: {reason} ({time.monotonic() - started:.1f} s)", flush=True)
-            for service in item.services:
-                print(f"----- last logs of {service} -----\n{service_logs(service)}", file=sys.stderr, flush=True)
-        else:
-            passed += 1
-            print(f"PASS  {item.name}: {detail} ({time.monotonic() - started:.1f} s)", flush=True)
-    print(f"compose-smoke: {passed} passed, {failed} failed", flush=True)
-    return 1 if failed else 0
+    return checks.run("compose-smoke", service_logs)
 
 
 if __name__ == "__main__":

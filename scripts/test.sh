@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command 2: install what the tests need, run the whole suite, then build and run the Docker
-# Compose stack and check it (scripts/compose-smoke.sh). Arguments go to pytest, and then only
-# pytest runs (e.g. scripts/test.sh tests/gateway -x).
+# Compose stack and check it (scripts/compose-smoke.sh), then deploy the same images with replicas on
+# Docker Swarm and check that (scripts/scale-smoke.sh). Arguments go to pytest, and then only pytest
+# runs (e.g. scripts/test.sh tests/gateway -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # curl: the README examples; espeak-ng/sox: test speech; ffmpeg: decoding checks; chromium: docs and the playground in a
@@ -18,4 +19,5 @@ if (($#)); then
   exec .venv/bin/python -m pytest "$@"
 fi
 .venv/bin/python -m pytest
-exec scripts/compose-smoke.sh
+scripts/compose-smoke.sh
+exec scripts/scale-smoke.sh
