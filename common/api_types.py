@@ -144,8 +144,6 @@ def accepted_model(value: str, accepted: Sequence[str]) -> str:
     return value
 
 
-
-
 # --- Forms -----------------------------------------------------------------------------------------
 
 
@@ -160,9 +158,7 @@ def form_input(model: type[FormModel], fields: Mapping[str, Sequence[str]]) -> d
     """What a form's fields give ``model``, as FastAPI reads a form: a list field takes all its
     values (under ``name[]`` or ``name``), any other field its last one; ``name[key]`` fields (the
     OpenAI SDKs' way of sending an object) form an object; an empty value counts as not sent."""
-    lists = {
-        (info.alias or name): name for name, info in model.model_fields.items() if _is_list(info.annotation)
-    }
+    lists = {(info.alias or name): name for name, info in model.model_fields.items() if _is_list(info.annotation)}
     data: dict[str, Any] = {}
     for key, values in fields.items():
         if not values:

@@ -30,7 +30,6 @@ class Voices:
         return self.builtin[0], f"unknown voice {voice!r}: first built-in speaker"
 
 
-
 def map_voices(builtin: list[str], table: dict[str, str]) -> Voices:
     """Map every OpenAI voice to a built-in speaker, distinct ones as long as there are enough.
 
