@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from gateway.backends import Backend
+from gateway.background import in_background
 from gateway.catalog import BackendName, Catalog
 from gateway.replicas import Replica
 
@@ -87,10 +88,5 @@ async def keep_catalog_current(
 async def catalog_watcher(
     catalog: Catalog, backends: dict[BackendName, Backend], *, interval: float, timeout: float
 ) -> AsyncIterator[None]:
-    task = asyncio.create_task(keep_catalog_current(catalog, backends, interval=interval, timeout=timeout))
-    try:
+    async with in_background(keep_catalog_current(catalog, backends, interval=interval, timeout=timeout)):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

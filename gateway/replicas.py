@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from common.metrics import BACKEND_REPLICA_UP, BACKEND_REPLICAS
+from gateway.background import in_background
 
 log = logging.getLogger(__name__)
 
@@ -160,13 +161,8 @@ async def resolving(replica_sets: Sequence[Replicas], interval: float) -> AsyncI
             for replicas in replica_sets:
                 await replicas.resolve()
 
-    task = asyncio.create_task(again())
-    try:
+    async with in_background(again()):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 class Released(httpx.AsyncByteStream):

@@ -16,12 +16,20 @@ from fixtures.realtime import RealtimeClient, append, pcm16, sdk_event, utteranc
 from fixtures.servers import Server
 from fixtures.speech import SENTENCES, speech
 from fixtures.wer import word_error_rate
-from tests.asr.test_realtime import completed_turns, deltas_of, ws_url
+from tests.asr.test_realtime import completed_turns, deltas_of, wait_sessions, ws_url
 
 pytestmark = pytest.mark.anyio
 
 LOGPROBS = "item.input_audio_transcription.logprobs"
 SILENCE_MS = 5000  # the shortest idle timeout OpenAI allows
+
+
+@pytest.fixture(autouse=True)
+def no_session_still_closing(request: pytest.FixtureRequest) -> None:
+    """``rt`` takes few sessions at once: each test starts once the sessions of the one before have
+    closed on the server (a client's close returns before the server has let its slot go)."""
+    if "rt" in request.fixturenames:
+        wait_sessions(request.getfixturevalue("rt"), 0)
 
 
 def session_update(input_audio: dict[str, Any], **session: Any) -> dict[str, Any]:

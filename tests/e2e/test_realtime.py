@@ -16,6 +16,7 @@ import httpx
 import pytest
 from openai import AsyncOpenAI
 
+from fixtures.conformance.schemas import validate
 from fixtures.realtime import append, pcm16, sdk_event, utterance
 from fixtures.speech import SENTENCE, SENTENCES
 from fixtures.stack import LocalStack
@@ -82,3 +83,42 @@ async def test_words_arrive_while_the_speaker_is_still_speaking(embedded_stack: 
     )
     assert "".join(event["delta"] for _, event in deltas) == completed["transcript"]
     assert word_error_rate(UTTERANCE, completed["transcript"]) <= 0.15, completed["transcript"]
+
+
+async def test_a_client_secret_from_the_sdk_opens_a_session_with_its_configuration(embedded_stack: LocalStack) -> None:
+    """What a browser app does: its server mints an ``ek_`` secret with the SDK
+    (``client.realtime.client_secrets.create``) for a session configuration, and the page opens the
+    realtime WebSocket with that secret as its key. The session starts in the configuration the
+    secret carries (manual turns, the keyword), with no session.update, and transcribes. (That a
+    secret opens nothing else is checked where API keys are set: tests/gateway/test_client_secrets.py.)"""
+    server = AsyncOpenAI(base_url=f"{embedded_stack.url}/v1", api_key="any-key", max_retries=0)
+    session = {
+        "type": "transcription",
+        "audio": {
+            "input": {
+                "transcription": {"model": "whisper-1", "language": "en", "keywords": ["Zorblax"]},
+                "turn_detection": None,
+            }
+        },
+    }
+    secret = await server.realtime.client_secrets.create(expires_after={"anchor": "created_at", "seconds": 60},
+                                                          session=session)  # fmt: skip
+    validate("RealtimeCreateClientSecretResponse", secret.model_dump(mode="json", exclude_unset=True))
+    assert secret.value.startswith("ek_")
+    assert 50 <= secret.expires_at - time.time() <= 61
+
+    page = AsyncOpenAI(base_url=f"{embedded_stack.url}/v1", api_key=secret.value, max_retries=0)
+    made_up = "Please send the final report to Zorblax before Friday."
+    samples, rate = utterance(made_up, before=0.3, after=0.3)
+    async with page.realtime.connect(extra_query={"intent": "transcription"}) as connection:
+        created = await sdk_event(connection)
+        assert created["type"] == "session.created", created
+        configured = created["session"]["audio"]["input"]
+        assert configured["turn_detection"] is None
+        assert configured["transcription"]["keywords"] == ["Zorblax"]
+        await connection.input_audio_buffer.append(audio=append(pcm16(samples, rate))["audio"])
+        await connection.input_audio_buffer.commit()
+        while (event := await sdk_event(connection))["type"] != "conversation.item.input_audio_transcription.completed":
+            assert event["type"] not in ("error", "conversation.item.input_audio_transcription.failed"), event
+    assert word_error_rate(made_up, event["transcript"]) <= 0.2, event["transcript"]
+    assert "Zorblax" in event["transcript"]

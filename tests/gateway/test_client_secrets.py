@@ -15,6 +15,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from common.realtime_config import decode_object
+from fixtures.conformance.schemas import validate
 from fixtures.servers import Server, run_service
 from gateway.client_secrets import ClientSecrets
 from tests.gateway.conftest import FakeControl
@@ -71,6 +72,7 @@ def test_a_secret_is_minted_for_a_transcription_session(keyed: Server) -> None:
     response = mint(keyed, {"expires_after": {"anchor": "created_at", "seconds": 120}, "session": SESSION})
     assert response.status_code == 200, response.text
     body = response.json()
+    validate("RealtimeCreateClientSecretResponse", body)
     assert body["value"].startswith("ek_") and KEY not in body["value"] and TOKEN not in body["value"]
     session = body["session"]
     assert (session["type"], session["object"]) == ("transcription", "realtime.transcription_session")
@@ -146,6 +148,7 @@ def test_the_beta_route_answers_the_session_with_its_key(keyed: Server, backend:
     )
     assert response.status_code == 200, response.text
     session = response.json()
+    validate("RealtimeTranscriptionSessionCreateResponse", session)
     assert session["client_secret"]["value"].startswith("ek_") and session["input_audio_format"] == "g711_ulaw"
     hello = open_socket(keyed, session["client_secret"]["value"])
     assert decode_object(hello["headers"]["x-realtime-session"]) == {"session": body, "legacy": True}
