@@ -22,7 +22,7 @@ import pytest
 from openai import AsyncOpenAI
 from websockets.exceptions import ConnectionClosed
 
-from fixtures.realtime import RealtimeClient, append, g711, pcm16, sdk_event, utterance
+from fixtures.realtime import RealtimeClient, SdkEvents, append, g711, pcm16, utterance
 from fixtures.servers import Server, run_service, wait_model_state
 from fixtures.speech import SENTENCE, SENTENCES, Engine, speech, speech_file
 from fixtures.waiting import wait_until
@@ -82,12 +82,8 @@ async def test_sdk_client_two_turns_with_server_vad(rt: Server) -> None:
     audio = pcm16(np.concatenate([samples, second]), rate)
     before = scrape(rt.url)
     client = AsyncOpenAI(base_url=f"{rt.url}/v1", api_key="not-checked-by-the-asr-service", max_retries=0)
-    events: list[dict[str, Any]] = []
     async with client.realtime.connect(extra_query={"intent": "transcription"}) as connection:
-
-        async def receive() -> dict[str, Any]:
-            events.append(await sdk_event(connection))
-            return events[-1]
+        receive = SdkEvents(connection)
 
         assert (await receive())["type"] == "session.created"
         await connection.session.update(
@@ -111,6 +107,7 @@ async def test_sdk_client_two_turns_with_server_vad(rt: Server) -> None:
         done = 0
         while done < 2:
             done += (await receive())["type"] == "conversation.item.input_audio_transcription.completed"
+    events = receive.events
     kinds = [e["type"] for e in events if e["type"] != "conversation.item.input_audio_transcription.delta"]
     assert "error" not in kinds and "conversation.item.input_audio_transcription.failed" not in kinds, events
     # Each finished turn's audio counts as transcribed once (however many passes ran while it was spoken).

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from openai import AsyncOpenAI
 
-from fixtures.realtime import RealtimeClient, append, pcm16, sdk_event, utterance
+from fixtures.realtime import RealtimeClient, SdkEvents, append, pcm16, utterance
 from fixtures.servers import Server
 from fixtures.speech import SENTENCES, speech
 from fixtures.wer import word_error_rate
@@ -47,40 +47,37 @@ def spelled(tokens: list[dict[str, Any]], text: str) -> bool:
 async def test_idle_timeout_commits_the_silent_audio_as_a_turn(rt: Server) -> None:
     spoken, rate = utterance(SENTENCES[0], before=0.5, after=1.0)
 
-    async def scenario() -> None:
-        async with RealtimeClient(ws_url(rt)) as client:
-            vad = {"type": "server_vad", "idle_timeout_ms": SILENCE_MS}
-            await client.send(session_update({"turn_detection": vad}))
-            updated = (await client.next("session.updated"))["session"]
-            assert updated["audio"]["input"]["turn_detection"]["idle_timeout_ms"] == SILENCE_MS
+    async with RealtimeClient(ws_url(rt)) as client:
+        vad = {"type": "server_vad", "idle_timeout_ms": SILENCE_MS}
+        await client.send(session_update({"turn_detection": vad}))
+        updated = (await client.next("session.updated"))["session"]
+        assert updated["audio"]["input"]["turn_detection"]["idle_timeout_ms"] == SILENCE_MS
 
-            await client.stream(silence(5.5))
-            timeout = await client.next("input_audio_buffer.timeout_triggered")
-            assert timeout["audio_start_ms"] == 0
-            assert SILENCE_MS <= timeout["audio_end_ms"] <= SILENCE_MS + 100  # the append that reached it
-            committed = await client.next("input_audio_buffer.committed")
-            assert committed["item_id"] == timeout["item_id"]
-            silent = (await completed_turns(client, 1))[0]
-            assert (silent["item_id"], silent["transcript"]) == (timeout["item_id"], "")
-            assert silent["usage"]["seconds"] == pytest.approx(timeout["audio_end_ms"] / 1000, abs=0.05)
+        await client.stream(silence(5.5))
+        timeout = await client.next("input_audio_buffer.timeout_triggered")
+        assert timeout["audio_start_ms"] == 0
+        assert SILENCE_MS <= timeout["audio_end_ms"] <= SILENCE_MS + 100  # the append that reached it
+        committed = await client.next("input_audio_buffer.committed")
+        assert committed["item_id"] == timeout["item_id"]
+        silent = (await completed_turns(client, 1))[0]
+        assert (silent["item_id"], silent["transcript"]) == (timeout["item_id"], "")
+        assert silent["usage"]["seconds"] == pytest.approx(timeout["audio_end_ms"] / 1000, abs=0.05)
 
-            # Speech is a turn as usual; the idle time counts again from its end.
-            await client.stream(pcm16(spoken, rate))
-            stopped = await client.next("input_audio_buffer.speech_stopped")
-            said = (await completed_turns(client, 1))[0]
-            assert said["item_id"] == stopped["item_id"] and word_error_rate(SENTENCES[0], said["transcript"]) <= 0.15
-            await client.stream(silence(5.5))
-            again = await client.next("input_audio_buffer.timeout_triggered")
-            assert again["audio_start_ms"] == stopped["audio_end_ms"]
-            assert again["audio_end_ms"] - again["audio_start_ms"] >= SILENCE_MS
-            kinds = [event["type"] for event in client.received]
-            assert "input_audio_buffer.speech_started" not in kinds[: kinds.index("input_audio_buffer.committed")]
+        # Speech is a turn as usual; the idle time counts again from its end.
+        await client.stream(pcm16(spoken, rate))
+        stopped = await client.next("input_audio_buffer.speech_stopped")
+        said = (await completed_turns(client, 1))[0]
+        assert said["item_id"] == stopped["item_id"] and word_error_rate(SENTENCES[0], said["transcript"]) <= 0.15
+        await client.stream(silence(5.5))
+        again = await client.next("input_audio_buffer.timeout_triggered")
+        assert again["audio_start_ms"] == stopped["audio_end_ms"]
+        assert again["audio_end_ms"] - again["audio_start_ms"] >= SILENCE_MS
+        kinds = [event["type"] for event in client.received]
+        assert "input_audio_buffer.speech_started" not in kinds[: kinds.index("input_audio_buffer.committed")]
 
-            await client.send(session_update({"turn_detection": {"type": "server_vad", "idle_timeout_ms": None}}))
-            vad_now = (await client.next("session.updated"))["session"]["audio"]["input"]["turn_detection"]
-            assert "idle_timeout_ms" not in vad_now  # off again
-
-    await scenario()
+        await client.send(session_update({"turn_detection": {"type": "server_vad", "idle_timeout_ms": None}}))
+        vad_now = (await client.next("session.updated"))["session"]["audio"]["input"]["turn_detection"]
+        assert "idle_timeout_ms" not in vad_now  # off again
 
 
 @pytest.mark.parametrize(
@@ -94,13 +91,10 @@ async def test_idle_timeout_commits_the_silent_audio_as_a_turn(rt: Server) -> No
     ],
 )
 async def test_bad_options_are_refused_by_name(rt: Server, input_audio: dict[str, Any], param: str) -> None:
-    async def scenario() -> dict[str, Any]:
-        async with RealtimeClient(ws_url(rt)) as client:
-            await client.next("session.created")
-            await client.send(session_update(input_audio))
-            return (await client.next("error"))["error"]
-
-    error = await scenario()
+    async with RealtimeClient(ws_url(rt)) as client:
+        await client.next("session.created")
+        await client.send(session_update(input_audio))
+        error = (await client.next("error"))["error"]
     assert error["param"] == f"session.audio.input.{param}", error
 
 
@@ -108,28 +102,20 @@ async def test_logprobs_ride_on_deltas_and_completed_through_the_sdk(rt: Server)
     samples, rate = utterance(SENTENCES[1], before=0.5, after=1.2)
     audio = pcm16(samples, rate)
 
-    async def scenario() -> list[dict[str, Any]]:
-        client = AsyncOpenAI(base_url=f"{rt.url}/v1", api_key="not-checked-by-the-asr-service", max_retries=0)
-        events: list[dict[str, Any]] = []
-        async with client.realtime.connect(extra_query={"intent": "transcription"}) as connection:
-
-            async def receive() -> dict[str, Any]:
-                events.append(await sdk_event(connection))
-                return events[-1]
-
-            await receive()  # session.created
-            await connection.session.update(
-                session={"type": "transcription", "include": [LOGPROBS], "audio": {"input": {"turn_detection": None}}}
-            )
-            assert (await receive())["session"]["include"] == [LOGPROBS]
-            for start in range(0, len(audio), 9600):
-                await connection.input_audio_buffer.append(audio=append(audio[start : start + 9600])["audio"])
-            await connection.input_audio_buffer.commit()
-            while (await receive())["type"] != "conversation.item.input_audio_transcription.completed":
-                pass
-        return events
-
-    events = await scenario()
+    client = AsyncOpenAI(base_url=f"{rt.url}/v1", api_key="not-checked-by-the-asr-service", max_retries=0)
+    async with client.realtime.connect(extra_query={"intent": "transcription"}) as connection:
+        receive = SdkEvents(connection)
+        await receive()  # session.created
+        await connection.session.update(
+            session={"type": "transcription", "include": [LOGPROBS], "audio": {"input": {"turn_detection": None}}}
+        )
+        assert (await receive())["session"]["include"] == [LOGPROBS]
+        for start in range(0, len(audio), 9600):
+            await connection.input_audio_buffer.append(audio=append(audio[start : start + 9600])["audio"])
+        await connection.input_audio_buffer.commit()
+        while (await receive())["type"] != "conversation.item.input_audio_transcription.completed":
+            pass
+    events = receive.events
     completed = events[-1]
     deltas = [e for e in events if e["type"] == "conversation.item.input_audio_transcription.delta"]
     assert deltas and word_error_rate(SENTENCES[1], completed["transcript"]) <= 0.15
@@ -145,15 +131,12 @@ async def test_logprobs_follow_the_words_of_passes_made_while_speaking(rt: Serve
     words too, and all of them join to the transcript."""
     samples, rate = utterance(SENTENCES[:2], before=0.5, after=1.5)
 
-    async def scenario() -> list[dict[str, Any]]:
-        async with RealtimeClient(ws_url(rt)) as client:
-            await client.send(session_update({"turn_detection": {"type": "server_vad"}}, include=[LOGPROBS]))
-            await client.next("session.updated")
-            await client.stream(pcm16(samples, rate), pace=2)  # twice real time: passes happen meanwhile
-            turns = await completed_turns(client, 1)
-            return [*client.received, *turns[-1:]]
-
-    events = await scenario()
+    async with RealtimeClient(ws_url(rt)) as client:
+        await client.send(session_update({"turn_detection": {"type": "server_vad"}}, include=[LOGPROBS]))
+        await client.next("session.updated")
+        await client.stream(pcm16(samples, rate), pace=2)  # twice real time: passes happen meanwhile
+        turns = await completed_turns(client, 1)
+        events = [*client.received, *turns[-1:]]
     completed = next(e for e in events if e["type"] == "conversation.item.input_audio_transcription.completed")
     assert deltas_of(events, completed["item_id"]) == completed["transcript"]
     assert spelled(completed["logprobs"], completed["transcript"])
@@ -173,16 +156,13 @@ async def test_noise_reduction_filters_the_audio_before_it_is_transcribed(asr: S
     measured below, on the same filter)."""
     audio = quiet_in_noise(SENTENCES)
 
-    async def scenario() -> tuple[dict[str, Any], dict[str, Any], str]:
-        async with RealtimeClient(ws_url(asr)) as client:
-            created = (await client.next("session.created"))["session"]
-            await client.send(session_update({"turn_detection": None, "noise_reduction": {"type": "far_field"}}))
-            updated = (await client.next("session.updated"))["session"]
-            await client.stream(audio, chunk_ms=500)
-            await client.send({"type": "input_audio_buffer.commit"})
-            return created, updated, (await completed_turns(client, 1))[0]["transcript"]
-
-    created, updated, transcript = await scenario()
+    async with RealtimeClient(ws_url(asr)) as client:
+        created = (await client.next("session.created"))["session"]
+        await client.send(session_update({"turn_detection": None, "noise_reduction": {"type": "far_field"}}))
+        updated = (await client.next("session.updated"))["session"]
+        await client.stream(audio, chunk_ms=500)
+        await client.send({"type": "input_audio_buffer.commit"})
+        transcript = (await completed_turns(client, 1))[0]["transcript"]
     assert "noise_reduction" not in created["audio"]["input"]  # off: OpenAI's session object has none then
     assert updated["audio"]["input"]["noise_reduction"] == {"type": "far_field"}
     assert word_error_rate(" ".join(SENTENCES), transcript) <= 0.2, transcript
@@ -213,15 +193,12 @@ def test_noise_reducer_lowers_the_noise_floor_and_keeps_the_speech() -> None:
 
 
 async def test_beta_sessions_report_noise_reduction_and_include(rt: Server) -> None:
-    async def scenario() -> dict[str, Any]:
-        async with RealtimeClient(ws_url(rt), headers={"OpenAI-Beta": "realtime=v1"}) as client:
-            created = (await client.next("transcription_session.created"))["session"]
-            assert "input_audio_noise_reduction" not in created and created["include"] == []
-            update = {"input_audio_noise_reduction": {"type": "far_field"}, "include": [LOGPROBS]}
-            await client.send({"type": "transcription_session.update", "session": update})
-            return (await client.next("transcription_session.updated"))["session"]
-
-    session = await scenario()
+    async with RealtimeClient(ws_url(rt), headers={"OpenAI-Beta": "realtime=v1"}) as client:
+        created = (await client.next("transcription_session.created"))["session"]
+        assert "input_audio_noise_reduction" not in created and created["include"] == []
+        update = {"input_audio_noise_reduction": {"type": "far_field"}, "include": [LOGPROBS]}
+        await client.send({"type": "transcription_session.update", "session": update})
+        session = (await client.next("transcription_session.updated"))["session"]
     assert session["input_audio_noise_reduction"] == {"type": "far_field"}
     assert session["include"] == [LOGPROBS]
 
@@ -232,16 +209,13 @@ async def test_keywords_and_languages_reach_the_transcription(rt: Server) -> Non
     made_up = "Please send the final report to Zorblax before Friday."
     samples, rate = utterance(made_up, before=0.3, after=0.3)
 
-    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
-        async with RealtimeClient(ws_url(rt)) as client:
-            transcription = {"model": "whisper-1", "keywords": ["Zorblax"], "languages": ["en", "de"]}
-            await client.send(session_update({"turn_detection": None, "transcription": transcription}))
-            session = (await client.next("session.updated"))["session"]
-            await client.stream(pcm16(samples, rate))
-            await client.send({"type": "input_audio_buffer.commit"})
-            return session, (await completed_turns(client, 1))[0]
-
-    session, completed = await scenario()
+    async with RealtimeClient(ws_url(rt)) as client:
+        transcription = {"model": "whisper-1", "keywords": ["Zorblax"], "languages": ["en", "de"]}
+        await client.send(session_update({"turn_detection": None, "transcription": transcription}))
+        session = (await client.next("session.updated"))["session"]
+        await client.stream(pcm16(samples, rate))
+        await client.send({"type": "input_audio_buffer.commit"})
+        completed = (await completed_turns(client, 1))[0]
     configured = session["audio"]["input"]["transcription"]
     assert (configured["keywords"], configured["languages"]) == (["Zorblax"], ["en", "de"])
     assert "Zorblax" in completed["transcript"], completed
