@@ -55,6 +55,8 @@ class FlakyProxy:
         self._ready.wait(5)
 
     def stop(self) -> None:
+        if not self._thread.is_alive():
+            return  # stopped already (a test may stop it before the context ends)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
 
@@ -86,6 +88,11 @@ class FlakyProxy:
         self._ready.set()
         self._loop.run_forever()
         server.close()
+        pending = asyncio.all_tasks(self._loop)  # the connections still proxied: ended, not abandoned
+        for task in pending:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self._loop.close()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
