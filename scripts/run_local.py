@@ -10,12 +10,14 @@ TTS_PORT (5002), STARTUP_TIMEOUT_SECONDS (120), and WYOMING_PORT (unset), which 
 Wyoming server for Home Assistant (``python -m wyoming_server``) on that port, as a client of the
 gateway. The backends keep their models loaded for 300 s after a request (MODEL_TTL_SECONDS; 0
 unloads after each one, as Docker Compose does), and answer only the gateway: each run makes a new
-BACKEND_TOKEN for the three (unless one is set). Anything
-else in the environment reaches the services unchanged.
+BACKEND_TOKEN for the three (unless one is set). On Ctrl-C each service drains for up to
+SHUTDOWN_GRACE_SECONDS (30) and is killed 15 s after that, with any worker it forked, as under
+Docker Compose. Anything else in the environment reaches the services unchanged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -125,7 +127,13 @@ def wait_until_healthy(services: list[Service], timeout: float) -> Service | Non
     return None
 
 
-def stop_all(services: list[Service], grace: float = 20.0) -> None:
+def stop_grace(env: dict[str, str]) -> float:
+    """How long the services get to stop: their own drain (SHUTDOWN_GRACE_SECONDS, 30 s) and 15 s
+    more, as Docker Compose gives them."""
+    return float(env.get("SHUTDOWN_GRACE_SECONDS") or 30) + 15
+
+
+def stop_all(services: list[Service], grace: float) -> None:
     running = [s for s in services if s.process is not None and s.process.poll() is None]
     for service in reversed(running):
         assert service.process is not None
@@ -137,7 +145,10 @@ def stop_all(services: list[Service], grace: float = 20.0) -> None:
             service.process.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             print(f"[run_local] {service.name} did not stop in {grace:g} s; killing it", file=sys.stderr)
-            service.process.kill()
+            # Its process group (start() gives each service a session of its own) holds the worker
+            # processes it forked too: they go with it, none is left orphaned.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(service.process.pid, signal.SIGKILL)
             service.process.wait()
 
 
@@ -157,7 +168,7 @@ def main() -> int:
         start(service, env)
     failed = wait_until_healthy(services, float(env.get("STARTUP_TIMEOUT_SECONDS", "120")))
     if failed is not None:
-        stop_all(services)
+        stop_all(services, stop_grace(env))
         return 1
 
     gateway = next(service for service in services if service.name == "gateway")
@@ -200,7 +211,7 @@ def main() -> int:
                       "routes until it is running again", file=sys.stderr, flush=True)  # fmt: skip
         time.sleep(0.5)
     print("[run_local] stopping...", flush=True)
-    stop_all(services)
+    stop_all(services, stop_grace(env))
     return exit_code
 
 
