@@ -103,11 +103,6 @@ def run_pass(target: Setup, clips: list[tuple[str, bytes]], concurrency: int, re
         target.latencies.extend(latencies)
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
 def load() -> str:
     """The 1, 5 and 15 minute load averages, as uptime shows them."""
     return ", ".join(f"{value:.2f}" for value in os.getloadavg())
@@ -146,7 +141,8 @@ def main() -> None:
     for target in (one, two):
         rate = statistics.median(target.rates)
         ratio = f"**{rate / baseline:.2f}**" if target is two else "1.00"
-        p50, p95 = percentile(target.latencies, 0.5), percentile(target.latencies, 0.95)
+        cuts = statistics.quantiles(target.latencies, n=20, method="inclusive")
+        p50, p95 = cuts[9], cuts[18]
         per_replica = " / ".join(str(n) for n in spread[target.name])
         print(f"| {target.name} | {rate:.2f} | {ratio} | {p50:.2f} | {p95:.2f} | {per_replica} |")
     print(f"rounds [req/s]: {', '.join(f'{t.name}={[round(r, 2) for r in t.rates]}' for t in (one, two))}")

@@ -30,22 +30,18 @@ class Service:
     module: str  # python -m <module>
     extra: str  # pyproject extra its image installs
     port: int
-    target: str | None = None  # the build target in ``dockerfile``, for a Dockerfile of several images
-    folder: str = ""  # its code and Dockerfile, when not in a folder of its name
+    dockerfile: Path  # built with its target: every Dockerfile holds two images
+    target: str
+    folder: str = ""  # its code, when not in a folder of its name
 
     @property
     def source(self) -> str:
         return self.folder or self.name
 
-    @property
-    def dockerfile(self) -> Path:
-        return BACKENDS_DOCKERFILE if self.target else ROOT / self.source / "Dockerfile"
-
     def instructions(self) -> list[Instruction]:
-        """What building its image runs: the Dockerfile's instructions, or for a target those of
-        its stage and the stages it grows from (global ARGs first), in order."""
-        instructions = dockerfile_instructions(self.dockerfile)
-        return instructions if self.target is None else target_instructions(instructions, self.target)
+        """What building its image runs: the instructions of its stage and of the stages it grows
+        from (global ARGs first), in order."""
+        return target_instructions(dockerfile_instructions(self.dockerfile), self.target)
 
     def settings_class(self) -> type[BaseSettings]:
         return importlib.import_module(f"{self.module}.settings").Settings
@@ -55,10 +51,13 @@ class Service:
 
 
 BACKENDS_DOCKERFILE = ROOT / "deploy" / "docker" / "backends.Dockerfile"
-GATEWAY = Service("gateway", "gateway", "gateway", 5000)
-ASR = Service("asr", "asr", "asr", 5001, target="asr")
-TTS = Service("coqui-tts", "coqui_tts", "tts", 5002, target="coqui-tts")
-WYOMING = Service("wyoming", "wyoming_server", "wyoming", 10300, folder="wyoming_server")
+SLIM_DOCKERFILE = ROOT / "deploy" / "docker" / "slim.Dockerfile"
+GATEWAY = Service("gateway", "gateway", "gateway", 5000, SLIM_DOCKERFILE, target="gateway")
+ASR = Service("asr", "asr", "asr", 5001, BACKENDS_DOCKERFILE, target="asr")
+TTS = Service("coqui-tts", "coqui_tts", "tts", 5002, BACKENDS_DOCKERFILE, target="coqui-tts")
+WYOMING = Service(
+    "wyoming", "wyoming_server", "wyoming", 10300, SLIM_DOCKERFILE, target="wyoming", folder="wyoming_server"
+)
 SERVICES = (GATEWAY, ASR, TTS)  # the default stack
 BACKENDS = (ASR, TTS)
 PROFILED = (WYOMING,)  # started with their Compose profile, named like them (`--profile wyoming`)

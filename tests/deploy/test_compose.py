@@ -109,7 +109,7 @@ def test_each_service_is_built_from_its_own_folder(compose_all: dict[str, Any]) 
         build = compose_all["services"][service.name]["build"]
         assert Path(build["context"]) == ROOT  # the root: images need pyproject.toml and common/
         assert build["dockerfile"] == str(service.dockerfile.relative_to(ROOT))
-        assert build.get("target") == service.target  # the backends: one Dockerfile, a target each
+        assert build["target"] == service.target  # one Dockerfile for two images, a target each
         assert service.dockerfile.is_file()
         assert "args" not in build  # BASE_IMAGE unset: the Dockerfiles' python:3.11-slim
         assert build["secrets"] == [{"source": "ca"}]

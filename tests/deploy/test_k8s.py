@@ -108,7 +108,7 @@ def test_gateway_pods_run_as_non_root(manifests: list[dict[str, Any]]) -> None:
     """As its image does (a numeric USER, so the kubelet can check it)."""
     pod = find(manifests, "Deployment", GATEWAY.name)["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
-    user = [line.split()[1] for line in GATEWAY.dockerfile.read_text().splitlines() if line.startswith("USER ")]
+    user = [i.args for i in GATEWAY.instructions() if i.keyword == "USER"]
     assert user and user[-1].split(":")[0].isdigit() and user[-1].split(":")[0] != "0"
 
 
