@@ -3,14 +3,13 @@ default, as deploy/env_example.py generates them from the settings classes."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from fixtures.scripts import load_script
 from tests.deploy.deployment import IMAGES, PROFILED, ROOT, TOKEN, compose_config
 
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -18,12 +17,7 @@ CONFIGURATION_DOC = ROOT / "docs" / "configuration.md"
 
 
 def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("env_example", ROOT / "deploy" / "env_example.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "deploy" / "env_example.py")
 
 
 def test_env_example_is_up_to_date_with_the_settings() -> None:

@@ -4,15 +4,13 @@ keeps the backends to the gateway."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import signal
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import httpx
 import psutil
 
+from fixtures.scripts import load_script
 from fixtures.servers import free_port
 from fixtures.stack import LAUNCHER, LocalStack, run_launcher_to_exit, still_running
 from fixtures.waiting import wait_until
@@ -31,19 +29,10 @@ def test_a_bad_tts_engine_fails_at_start_up_naming_the_service(tmp_path: Path) -
     assert not result.left_running, f"processes left running: {result.left_running}"
 
 
-def _launcher_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("run_local", LAUNCHER)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_service_that_does_not_stop_is_killed_with_the_workers_it_forked() -> None:
     """Past the grace the launcher kills the service's whole process group: no worker is left
     running without its parent."""
-    run_local = _launcher_module()
+    run_local = load_script(LAUNCHER)
     service = run_local.Service("stubborn", "tests.e2e.stubborn_service", free_port(), {})
     run_local.start(service, {})
     main = psutil.Process(service.process.pid)
