@@ -1,5 +1,6 @@
-"""A service that ignores SIGTERM and forks a worker that ignores it too (as a Granian worker caught
-mid-start does): what the launcher must kill, worker included, once its grace is over."""
+"""A service that ignores SIGTERM and forks a worker that ignores it too (a Granian gateway told to
+stop while its worker was starting was seen not to stop): what the launcher must kill, worker
+included, once its grace is over."""
 
 from __future__ import annotations
 

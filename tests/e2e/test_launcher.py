@@ -4,6 +4,7 @@ keeps the backends to the gateway."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from pathlib import Path
 
@@ -35,17 +36,15 @@ def test_a_service_that_does_not_stop_is_killed_with_the_workers_it_forked() -> 
     run_local = load_script(LAUNCHER)
     service = run_local.Service("stubborn", "tests.e2e.stubborn_service", free_port(), {})
     run_local.start(service, {})
-    main = psutil.Process(service.process.pid)
-    (worker,) = wait_until(main.children, 30, "the service to fork its worker")
     try:
+        (worker,) = wait_until(psutil.Process(service.process.pid).children, 30, "the service to fork its worker")
         run_local.stop_all([service], grace=0.5)
         assert service.process.returncode == -signal.SIGKILL
         psutil.wait_procs([worker], timeout=5)
         assert not still_running(worker)
-    finally:  # nothing left behind, even when an assertion fails
-        for process in (main, worker):
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.kill()
+    finally:  # nothing left behind, even when an assertion fails: the group outlives its leader
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(service.process.pid, signal.SIGKILL)
 
 
 def test_an_unknown_models_mode_is_refused(tmp_path: Path) -> None:
