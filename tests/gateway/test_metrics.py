@@ -16,7 +16,7 @@ import httpx
 from fixtures.servers import REPO, Server, free_port, run_service
 from fixtures.waiting import wait_until
 from tests.gateway.conftest import FakeControl
-from tests.gateway.test_replicas import SPEECH, fake_backend, gateway_env, speak
+from tests.gateway.test_replicas import SPEECH, fake_backend, gateway_env, speak, speak_until
 from tests.metrics import scrape
 
 
@@ -56,10 +56,9 @@ def test_backend_attempts_are_counted_by_replica_and_outcome(work_dir: Path) -> 
         urls = f"{dead},{full.url},{good.url}"
         env = {**gateway_env(good.url, urls), "BACKEND_REST_SECONDS": "60"}  # rested for the whole test
         with run_service("gateway", env, tmp_dir=work_dir) as server:
-            sent = 0
-            while scrape(server.url).value("speech_backend_requests_total", replica=dead) == 0 and sent < 30:
-                assert speak(server).status_code == 200  # chosen at random until the dead one is tried
-                sent += 1
+            sent = speak_until(
+                server, lambda: scrape(server.url).value("speech_backend_requests_total", replica=dead) > 0
+            )
             exposition = scrape(server.url)
         refused_by_full = len([r for r in full.requests() if r["path"] == "/v1/audio/speech"])
     tts = {"backend": "tts"}

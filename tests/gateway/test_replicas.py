@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -25,6 +25,7 @@ from fixtures.waiting import wait_until
 from tests.gateway.conftest import FakeControl
 
 SPEECH = {"model": "tts-1", "input": "Hi.", "voice": "alloy"}
+RESTED = "did not take a connection; resting it"
 
 
 @contextmanager
@@ -59,6 +60,16 @@ def pair(work_dir: Path) -> Iterator[tuple[FakeControl, FakeControl]]:
 
 def speak(server: Server) -> httpx.Response:
     return httpx.post(f"{server.url}/v1/audio/speech", json=SPEECH, timeout=30)
+
+
+def speak_until(server: Server, done: Callable[[], bool], most: int = 30) -> int:
+    """Speech requests, each answered 200, until ``done()`` (at most ``most``); how many were sent.
+    Ties between replicas are broken at random: this is how a test gets a given replica tried."""
+    sent = 0
+    while not done() and sent < most:
+        assert speak(server).status_code == 200
+        sent += 1
+    return sent
 
 
 def counts(*backends: FakeControl) -> list[int]:
@@ -106,11 +117,8 @@ def test_a_refusing_replica_is_rested_and_used_again_once_back(work_dir: Path) -
     with fake_backend(work_dir) as alive, ExitStack() as stack:
         urls = f"http://127.0.0.1:{port},{alive.url}"  # nothing listens on the first yet
         server = stack.enter_context(run_service("gateway", gateway_env(urls, urls), tmp_dir=work_dir))
-        sent = 0
-        while "did not take a connection; resting it" not in server.log() and sent < 30:
-            assert speak(server).status_code == 200  # chosen at random until the refusing one is tried
-            sent += 1
-        assert "did not take a connection; resting it" in server.log()
+        sent = speak_until(server, lambda: RESTED in server.log())
+        assert RESTED in server.log()
         assert counts(alive) == [sent]  # the refused connection moved on to the live replica
         back = stack.enter_context(fake_backend(work_dir, port=port))
 
